@@ -208,8 +208,8 @@ def walk_backward(root: "Tensor", grad: Any = None, retain_graph: bool = False,
             if ctx is None:  # a leaf: accumulate into .grad, as PyTorch does
                 if not create_graph:
                     g = g.detach()
-                if node.grad is None:
-                    node.grad = g if g.data.flags.writeable else Tensor._make(g.data.copy(), g.requires_grad)
+                if node.grad is None:  # own the memory: g may be a read-only broadcast view
+                    node.grad = g if create_graph or g.data.flags.writeable else Tensor._make(g.data.copy(), False)
                 else:
                     node.grad = node.grad + g if create_graph else Tensor._make(node.grad.data + g.data, False)
                 if make_steps:

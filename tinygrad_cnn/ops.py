@@ -44,6 +44,8 @@ class Function:
         fn = cls.__new__(cls)
         fn.parents = parents
         data = fn.forward(*[p.data for p in parents], **params)
+        if type(data) is not np.ndarray:  # ufuncs on 0-d arrays return numpy scalars
+            data = np.asarray(data)
         requires_grad = state.grad_enabled and any(p.requires_grad for p in parents)
         out = Tensor._make(data, requires_grad)
         if requires_grad:

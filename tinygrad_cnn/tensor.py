@@ -250,7 +250,10 @@ class Tensor:
 
     def sub_(self, other: Any, alpha: float = 1.0) -> "Tensor":
         """``self -= alpha * other`` in place."""
-        return self.add_(other, -alpha)
+        self._check_inplace("sub_")
+        other = other.data if isinstance(other, Tensor) else other
+        self.data -= other if alpha == 1.0 else alpha * other
+        return self._modified()
 
     def mul_(self, other: Any) -> "Tensor":
         """``self *= other`` in place."""

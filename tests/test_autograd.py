@@ -1,0 +1,248 @@
+"""The walker: ordering, accumulation, graph lifetime, hooks, grad modes and the classic pitfalls."""
+import numpy as np
+import pytest
+
+from tinygrad_cnn import DTypeError, ShapeError, Tensor, enable_grad, no_grad
+from tinygrad_cnn.autograd import GraphReleasedError, topological_order
+from tinygrad_cnn.ops import rule_table
+
+
+def test_reused_leaf_accumulates():  # the micrograd bug: b = a + a must give da = 2
+    a = Tensor(3.0, requires_grad=True)
+    b = a + a
+    b.backward()
+    assert a.grad.item() == 2.0
+
+
+def test_reused_non_leaf_accumulates():  # a = 1; b = a + a; c = b + b  ->  dc/da = 4
+    a = Tensor(1.0, requires_grad=True)
+    b = a + a
+    c = b + b
+    c.backward()
+    assert a.grad.item() == 4.0
+
+
+def test_diamond_graph():
+    x = Tensor(2.0, requires_grad=True)
+    y = x * x
+    z = y * x + y      # z = x^3 + x^2 -> 3x^2 + 2x = 16
+    z.backward()
+    assert x.grad.item() == 16.0
+
+
+def test_hundred_thousand_op_chain_needs_no_recursion():
+    x = Tensor(1.0, requires_grad=True)
+    y = x
+    for _ in range(100_000):
+        y = y * 1.0
+    y.backward()
+    assert x.grad.item() == 1.0
+    assert len(topological_order(y)) == 100_001
+
+
+def test_gradients_accumulate_across_backward_calls_until_zero_grad():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    (x * 3).sum().backward()
+    (x * 3).sum().backward()
+    assert x.grad.tolist() == [6.0, 6.0]
+    x.zero_grad()
+    (x * 3).sum().backward()
+    assert x.grad.tolist() == [3.0, 3.0]
+
+
+def test_second_backward_without_retain_graph_is_refused_clearly():
+    x = Tensor(2.0, requires_grad=True)
+    y = x * x
+    y.backward()
+    with pytest.raises(GraphReleasedError, match="retain_graph=True"):
+        y.backward()
+
+
+def test_retain_graph_allows_a_second_backward():
+    x = Tensor(2.0, requires_grad=True)
+    y = x * x
+    y.backward(retain_graph=True)
+    y.backward()
+    assert x.grad.item() == 8.0
+
+
+def test_backward_on_non_scalar_needs_a_gradient():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"scalar outputs.*shape \(2,\)"):
+        (x * 2).backward()
+    (x * 2).backward(np.array([1.0, 10.0], dtype=np.float32))
+    assert x.grad.tolist() == [2.0, 20.0]
+
+
+def test_backward_gradient_of_wrong_shape_is_refused():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(ValueError, match=r"\(3,\).*\(2,\)"):
+        (x * 2).backward(np.ones(3))
+
+
+def test_backward_without_graph_is_refused():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        Tensor([1.0]).sum().backward()
+
+
+def test_no_grad_records_nothing_and_enable_grad_reenables():
+    x = Tensor(1.0, requires_grad=True)
+    with no_grad():
+        y = x * 2
+        with enable_grad():
+            z = x * 2
+    assert not y.requires_grad and y.grad_fn is None
+    assert z.requires_grad and z.grad_fn.name == "mul"
+
+
+def test_no_grad_as_decorator():
+    @no_grad()
+    def f(t):
+        return t * 2
+    assert not f(Tensor(1.0, requires_grad=True)).requires_grad
+
+
+def test_detach_stops_the_gradient():
+    x = Tensor(3.0, requires_grad=True)
+    y = x * x.detach()
+    y.backward()
+    assert x.grad.item() == 3.0
+
+
+def test_branch_not_reaching_root_gets_no_grad():
+    x = Tensor(1.0, requires_grad=True)
+    w = Tensor(1.0, requires_grad=True)
+    _unused = w * 2
+    (x * 2).backward()
+    assert w.grad is None and x.grad.item() == 2.0
+
+
+def test_hook_sees_and_replaces_the_gradient():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    seen = []
+    y.register_hook(lambda g: seen.append(g.tolist()))
+    handle = x.register_hook(lambda g: g * 10)
+    y.sum().backward()
+    assert seen == [[1.0, 1.0]]
+    assert x.grad.tolist() == [20.0, 20.0]
+    handle.remove()
+    x.zero_grad()
+    (x * 2).sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0]
+
+
+def test_hook_on_tensor_without_grad_is_refused():
+    with pytest.raises(RuntimeError, match="doesn't require grad"):
+        Tensor([1.0]).register_hook(print)
+
+
+def test_create_graph_gives_differentiable_gradients():
+    x = Tensor(3.0, requires_grad=True, dtype=np.float64)
+    y = x ** 3
+    y.backward(create_graph=True)
+    dydx = x.grad                           # 3x^2 = 27
+    x.grad = None
+    dydx.backward()                          # 6x = 18
+    assert dydx.item() == 27.0 and x.grad.item() == 18.0
+
+
+def test_backward_steps_equal_backward_bit_for_bit():
+    rng = np.random.default_rng(0)
+    def build():
+        a = Tensor(rng_a, requires_grad=True)
+        b = Tensor(rng_b, requires_grad=True)
+        out = ((a @ b).relu().softmax(-1) * a[:, :1]).sum() + (b.tanh() ** 2).mean()
+        return a, b, out
+    rng_a, rng_b = rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal((4, 4)).astype(np.float32)
+    a1, b1, out1 = build()
+    out1.backward()
+    a2, b2, out2 = build()
+    steps = list(out2.backward_steps())
+    assert np.array_equal(a1.grad.data, a2.grad.data) and np.array_equal(b1.grad.data, b2.grad.data)
+    assert steps[0].tensor is out2 and steps[0].index == 0 and steps[-1].total == len(steps)
+    assert {s.op for s in steps} >= {"add", "matmul", "relu", "leaf", "getitem"}
+    assert all(s.rule for s in steps)
+
+
+def test_backward_steps_accumulate_as_they_go():
+    x = Tensor(2.0, requires_grad=True)
+    steps = (x * x).backward_steps()
+    first = next(steps)
+    assert first.op == "mul" and x.grad is None
+    for _ in steps:
+        pass
+    assert x.grad.item() == 4.0
+
+
+def test_grad_fn_exposes_parents_rule_and_saved_values():
+    a, b = Tensor(2.0, requires_grad=True), Tensor(5.0, requires_grad=True)
+    c = a * b
+    assert c.grad_fn.parents == (a, b)
+    assert c.grad_fn.rule == "mul: da = g·b, db = g·a"
+    assert set(c.grad_fn.saved_arrays()) == {"input0", "input1"}
+    assert "matmul: da = g @ bᵀ, db = aᵀ @ g" in rule_table().splitlines()
+
+
+def test_after_backward_each_node_records_the_gradients_that_flowed():
+    a = Tensor([1.0, 2.0], requires_grad=True)
+    y = (a * 3).sum()
+    y.backward()
+    mul = y.grad_fn.parents[0].grad_fn
+    assert mul.out_grad.tolist() == [1.0, 1.0] and mul.input_grads[0].tolist() == [3.0, 3.0]
+
+
+def test_inplace_change_of_a_saved_input_is_detected():
+    a = Tensor([1.0, 2.0], requires_grad=True)
+    b = Tensor([3.0, 4.0])
+    y = (a * b).sum()
+    b.add_(1.0)
+    with pytest.raises(RuntimeError, match=r"mul: input 1 \(shape \(2,\)\) was modified in place"):
+        y.backward()
+
+
+def test_inplace_on_leaf_requiring_grad_is_refused_outside_no_grad():
+    w = Tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="sub_: a leaf tensor that requires grad"):
+        w.sub_(0.1)
+    with no_grad():
+        w.sub_(0.5)
+    assert w.tolist() == [0.5]
+
+
+def test_shape_mismatch_names_the_op_and_both_shapes():
+    with pytest.raises(ShapeError, match=r"mul: shapes \(2, 3\) and \(4,\) cannot be broadcast"):
+        Tensor.ones(2, 3) * Tensor.ones(4)
+    with pytest.raises(ShapeError, match=r"matmul: inner dimensions differ: \(2, 3\) @ \(4, 5\)"):
+        Tensor.ones(2, 3) @ Tensor.ones(4, 5)
+    with pytest.raises(ShapeError, match=r"reshape: cannot reshape a tensor of shape \(2, 3\)"):
+        Tensor.ones(2, 3).reshape(4, 2)
+    with pytest.raises(ShapeError, match=r"sum: axis 2 is out of range for a tensor with 2 dimensions"):
+        Tensor.ones(2, 3).sum(axis=2)
+    with pytest.raises(ShapeError, match=r"cat: tensor 1 has shape \(2, 4\)"):
+        Tensor.cat([Tensor.ones(2, 3), Tensor.ones(2, 4)], axis=0)
+
+
+def test_integer_tensors_cannot_require_grad():
+    with pytest.raises(DTypeError, match="int64"):
+        Tensor(np.array([1, 2]), requires_grad=True, dtype=np.int64)
+
+
+def test_dtypes_float32_default_float64_kept():
+    assert Tensor([1, 2]).dtype == np.float32
+    assert Tensor(np.zeros(2)).dtype == np.float64
+    assert (Tensor(np.zeros(2, dtype=np.float32)) * 2.5).dtype == np.float32
+    assert np.asarray(Tensor([1.0, 2.0])).tolist() == [1.0, 2.0]
+
+
+def test_seeded_factories_are_reproducible():
+    assert np.array_equal(Tensor.randn(3, 4, seed=1).data, Tensor.randn((3, 4), seed=1).data)
+    g1, g2 = np.random.default_rng(5), np.random.default_rng(5)
+    assert np.array_equal(Tensor.uniform(5, generator=g1).data, Tensor.uniform(5, generator=g2).data)
+    assert Tensor.eye(3).tolist()[1] == [0.0, 1.0, 0.0] and Tensor.arange(3).tolist() == [0.0, 1.0, 2.0]
+
+
+def test_repr_shows_values_dtype_and_grad_fn():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    assert repr(x) == "Tensor([1. 2.], dtype=float32, requires_grad=True)"
+    assert "grad_fn=mul" in repr(x * 2)
