@@ -221,21 +221,21 @@ def walk_backward(root: "Tensor", grad: Any = None, retain_graph: bool = False,
             input_grads = ctx.backward(g, node)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
-            input_grads = tuple(
-                None if (gi is None or not p.requires_grad) else ctx.reduce_to_input(gi, p)
-                for p, gi in zip(ctx.parents, input_grads))
-            ctx.out_grad = g
-            ctx.input_grads = input_grads
-            if state.anomaly:
-                for gi in input_grads:
-                    if gi is not None:
-                        check_finite(gi.data, "backward", ctx)
+            sent = []
             for parent, gi in zip(ctx.parents, input_grads):
-                if gi is None:
+                if gi is None or not parent.requires_grad:
+                    sent.append(None)
                     continue
+                if gi.data.shape != parent.data.shape or gi.data.dtype != parent.data.dtype:
+                    gi = ctx.reduce_to_input(gi, parent)
+                if state.anomaly:
+                    check_finite(gi.data, "backward", ctx)
+                sent.append(gi)
                 key = id(parent)
                 previous = grads.get(key)
                 grads[key] = gi if previous is None else previous + gi
+            ctx.out_grad = g
+            ctx.input_grads = input_grads = tuple(sent)
             if not retain_graph:
                 ctx.release()
             if make_steps:

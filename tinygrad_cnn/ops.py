@@ -46,7 +46,12 @@ class Function:
         data = fn.forward(*[p.data for p in parents], **params)
         if type(data) is not np.ndarray:  # ufuncs on 0-d arrays return numpy scalars
             data = np.asarray(data)
-        requires_grad = state.grad_enabled and any(p.requires_grad for p in parents)
+        requires_grad = False
+        if state.grad_enabled:
+            for p in parents:
+                if p.requires_grad:
+                    requires_grad = True
+                    break
         out = Tensor._make(data, requires_grad)
         if requires_grad:
             out._ctx = fn
@@ -138,9 +143,11 @@ def broadcast_shapes(op: str, *shapes: Tuple[int, ...]) -> Tuple[int, ...]:
 
 
 def _binary_forward(op: str, a: np.ndarray, b: np.ndarray, ufunc: Any) -> np.ndarray:
-    if a.shape != b.shape and a.ndim and b.ndim:
+    try:
+        return ufunc(a, b)
+    except ValueError:  # only a broadcasting failure can raise here: say which op and shapes
         broadcast_shapes(op, a.shape, b.shape)
-    return ufunc(a, b)
+        raise
 
 
 # ================================ elementwise ====================================================
