@@ -1,0 +1,111 @@
+"""Ready-made models: LeNet-5, a small CNN for the bundled 8×8 digits, and an MLP.
+
+Attribute names follow the usual PyTorch code for the same networks, so ``state_dict`` keys
+(``conv1.weight``, ``fc1.bias``, ...) match a PyTorch model written the same way and weights move
+between the two as ``.npz`` files. ``build_model(name, **kwargs)`` picks one by name (the command
+line's ``--model``).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Optional, Sequence
+
+import numpy as np
+
+from . import functional as F
+from .nn import Conv2d, Flatten, Linear, Module, ReLU, Sequential
+from .tensor import Tensor
+
+__all__ = ["LeNet5", "DigitsCNN", "lenet5", "digits_cnn", "mlp", "MODELS", "build_model"]
+
+
+class LeNet5(Module):
+    """LeNet-5 (LeCun et al., 1998) with ReLU and max pooling, for 1×28×28 images (MNIST).
+
+    conv 6@5×5 (padding 2) -> relu -> maxpool 2 -> conv 16@5×5 -> relu -> maxpool 2 -> flatten
+    -> linear 400→120 -> relu -> linear 120→84 -> relu -> linear 84→num_classes (logits).
+    """
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, dtype: Any = np.float32,
+                 generator: Optional[np.random.Generator] = None) -> None:
+        super().__init__()
+        self.conv1 = Conv2d(in_channels, 6, 5, padding=2, dtype=dtype, generator=generator)
+        self.conv2 = Conv2d(6, 16, 5, dtype=dtype, generator=generator)
+        self.fc1 = Linear(16 * 5 * 5, 120, dtype=dtype, generator=generator)
+        self.fc2 = Linear(120, 84, dtype=dtype, generator=generator)
+        self.fc3 = Linear(84, num_classes, dtype=dtype, generator=generator)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits (N, num_classes) for images (N, in_channels, 28, 28)."""
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)   # (N, 6, 14, 14)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)   # (N, 16, 5, 5)
+        x = x.flatten(1)                              # (N, 400)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+class DigitsCNN(Module):
+    """A small CNN for the bundled 8×8 handwritten digits (1×8×8 input): trains to ~98% held-out
+    accuracy in seconds on a CPU.
+
+    conv 16@3×3 (padding 1) -> relu -> maxpool 2 -> conv 32@3×3 (padding 1) -> relu -> maxpool 2
+    -> flatten -> linear 128→64 -> relu -> linear 64→num_classes (logits).
+    """
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, channels: Sequence[int] = (16, 32),
+                 hidden: int = 64, dtype: Any = np.float32,
+                 generator: Optional[np.random.Generator] = None) -> None:
+        super().__init__()
+        c1, c2 = channels
+        self.conv1 = Conv2d(in_channels, c1, 3, padding=1, dtype=dtype, generator=generator)
+        self.conv2 = Conv2d(c1, c2, 3, padding=1, dtype=dtype, generator=generator)
+        self.fc1 = Linear(c2 * 2 * 2, hidden, dtype=dtype, generator=generator)
+        self.fc2 = Linear(hidden, num_classes, dtype=dtype, generator=generator)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits (N, num_classes) for images (N, in_channels, 8, 8)."""
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)   # (N, c1, 4, 4)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)   # (N, c2, 2, 2)
+        x = x.flatten(1)                              # (N, 4 * c2)
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+def lenet5(num_classes: int = 10, in_channels: int = 1, dtype: Any = np.float32,
+           generator: Optional[np.random.Generator] = None) -> LeNet5:
+    """LeNet-5 for 1×28×28 images (see ``LeNet5``)."""
+    return LeNet5(num_classes, in_channels, dtype=dtype, generator=generator)
+
+
+def digits_cnn(num_classes: int = 10, in_channels: int = 1, dtype: Any = np.float32,
+               generator: Optional[np.random.Generator] = None) -> DigitsCNN:
+    """The small CNN for the bundled 8×8 digits (see ``DigitsCNN``)."""
+    return DigitsCNN(num_classes, in_channels, dtype=dtype, generator=generator)
+
+
+def mlp(in_features: int = 784, hidden: Sequence[int] = (512, 256), classes: int = 10, dtype: Any = np.float32,
+        generator: Optional[np.random.Generator] = None) -> Sequential:
+    """A multilayer perceptron: Flatten -> (Linear -> ReLU) per hidden size -> Linear to ``classes``.
+
+    Images of any shape whose pixels number ``in_features`` are flattened first, so the same model
+    takes (N, 784) and (N, 1, 28, 28). As a ``Sequential`` its keys are ``1.weight``, ``3.weight``, ...
+    """
+    layers: list = [Flatten()]
+    width = in_features
+    for size in hidden:
+        layers += [Linear(width, size, dtype=dtype, generator=generator), ReLU()]
+        width = size
+    layers.append(Linear(width, classes, dtype=dtype, generator=generator))
+    return Sequential(*layers)
+
+
+MODELS: Dict[str, Callable[..., Module]] = {"lenet": lenet5, "cnn": digits_cnn, "mlp": mlp}
+
+
+def build_model(name: str, **kwargs: Any) -> Module:
+    """The model registered as ``name`` in ``MODELS`` ('lenet', 'cnn', 'mlp'), built with ``kwargs``."""
+    try:
+        factory = MODELS[name]
+    except (KeyError, TypeError):
+        valid = ", ".join(repr(n) for n in MODELS)
+        raise ValueError(f"build_model: unknown model {name!r}; valid names are {valid}") from None
+    return factory(**kwargs)
