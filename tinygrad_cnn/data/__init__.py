@@ -298,6 +298,7 @@ class DataLoader:
     ``(seed, epoch)`` alone -- so ``set_epoch(k)`` on a fresh loader reproduces exactly the k-th epoch of
     an uninterrupted run (epochs count from 0). Without a ``seed``, one is drawn at random and kept in
     ``self.seed``. ``len(loader)`` is the number of batches; ``drop_last`` drops a final short batch.
+    Unshuffled batches are views of ``x``/``y`` (no copy): copy a batch before changing it in place.
     """
 
     def __init__(self, x, y=None, batch_size: int = 32, shuffle: bool = False, drop_last: bool = False,
