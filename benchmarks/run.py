@@ -1,0 +1,149 @@
+"""The benchmark suite (`make bench`): each workload for us and for PyTorch CPU in the same process.
+
+Prints a table of medians, min–max and the ratio to PyTorch, and writes it to
+``benchmarks/results.md`` (quoted by the README between the ``bench`` markers). Speed targets live
+here as ratios against PyTorch measured side by side, never as timed unit tests.
+
+    python benchmarks/run.py [--steps 50] [--only lenet,mlp] [--no-readme]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
+
+import workloads  # noqa: E402
+
+try:
+    import torch
+    torch.set_num_threads(2)
+except ImportError:  # the PyTorch column is skipped with a note
+    torch = None
+
+
+def time_steps(step: Callable[[], None], steps: int, warmup: int) -> List[float]:
+    """Seconds per call of ``step``: ``warmup`` untimed calls, then ``steps`` timed ones."""
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def machine_header() -> str:
+    """Machine, numpy BLAS build and thread count, torch version: they change results by up to 2x."""
+    lines = [f"- machine: {platform.machine()}, {os.cpu_count()} cores, {platform.processor() or 'cpu'}, "
+             f"Python {platform.python_version()}, numpy {np.__version__}"]
+    try:
+        from threadpoolctl import threadpool_info
+        for pool in threadpool_info():  # numpy's BLAS, and torch's OpenMP pool when torch is loaded
+            lines.append(f"- {pool.get('user_api')}: {pool.get('prefix')} ({pool.get('internal_api')} "
+                         f"{pool.get('version') or ''} {pool.get('architecture') or ''}), {pool.get('num_threads')} threads")
+    except ImportError:
+        lines.append("- BLAS: (install threadpoolctl to report it)")
+    lines.append(f"- PyTorch: {torch.__version__ + ', ' + str(torch.get_num_threads()) + ' threads' if torch else 'not installed: PyTorch column skipped'}")
+    lines.append(f"- OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
+    return "\n".join(lines)
+
+
+def peak_memory(engine: str, steps: int) -> Optional[float]:
+    """Peak RSS (MiB) of a fresh process running ``steps`` LeNet training steps with ``engine`` alone."""
+    code = (f"import sys; sys.path.insert(0, {HERE!r}); sys.path.insert(0, {ROOT!r}); import workloads, resource; "
+            f"step = workloads.build('lenet', {engine!r}); [step() for _ in range({steps})]; "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"  memory ({engine}) failed: {done.stderr.strip().splitlines()[-1:]}")
+        return None
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def fmt_time(seconds: float, unit: str) -> str:
+    return f"{seconds * 1e6:.2f} µs" if unit == "us" else f"{seconds * 1e3:.2f} ms"
+
+
+def run(steps: int, only: Optional[List[str]]) -> str:
+    rows = []
+    for name, meta in workloads.WORKLOADS.items():
+        if only and name not in only:
+            continue
+        per = meta.get("per", 1)
+        results: Dict[str, Tuple[float, float, float]] = {}
+        for engine in ("ours", "torch"):
+            if engine == "torch" and torch is None:
+                continue
+            step = workloads.build(name, engine)
+            times = [t / per for t in time_steps(step, meta.get("steps", steps), meta.get("warmup", 5))]
+            results[engine] = (statistics.median(times), min(times), max(times))
+            print(f"{name:>10} {engine:>5}: median {fmt_time(results[engine][0], meta['unit'])}", flush=True)
+        ours = results["ours"]
+        theirs = results.get("torch")
+        ratio = f"{ours[0] / theirs[0]:.2f}x" if theirs else "n/a"
+        rows.append((meta["title"], fmt_time(ours[0], meta["unit"]),
+                     f"{fmt_time(ours[1], meta['unit'])} – {fmt_time(ours[2], meta['unit'])}",
+                     fmt_time(theirs[0], meta["unit"]) if theirs else "n/a", ratio, meta["target"]))
+    if not only or "memory" in only:
+        ours_mib, torch_mib = peak_memory("ours", 50), peak_memory("torch", 50) if torch else None
+        if ours_mib is not None:
+            rows.append(("peak memory, 50 LeNet steps in one process", f"{ours_mib:.0f} MiB", "",
+                         f"{torch_mib:.0f} MiB" if torch_mib else "n/a",
+                         f"{ours_mib / torch_mib:.2f}x" if torch_mib else "n/a", "≤ 80 MiB"))
+    table = ["| workload | tinygrad_cnn (median) | min – max | PyTorch CPU (median) | ratio | target |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    table += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(table)
+
+
+def write_results(table: str, update_readme: bool) -> None:
+    """Write benchmarks/results.md atomically and refresh the README's table between the markers."""
+    stamp = time.strftime("%Y-%m-%d")
+    body = f"# Benchmark results ({stamp})\n\nTraining step = forward + backward + SGD update; " \
+           f"median of the timed steps after warm-up, both engines in one process.\n\n" \
+           f"{machine_header()}\n\n{table}\n"
+    path = os.path.join(HERE, "results.md")
+    with open(path + ".tmp", "w") as f:
+        f.write(body)
+    os.replace(path + ".tmp", path)
+    readme = os.path.join(ROOT, "README.md")
+    if update_readme and os.path.exists(readme):
+        text = open(readme).read()
+        start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+        if start in text and end in text:
+            before, rest = text.split(start, 1)
+            after = rest.split(end, 1)[1]
+            with open(readme + ".tmp", "w") as f:
+                f.write(f"{before}{start}\n{machine_header()}\n\n{table}\n{end}{after}")
+            os.replace(readme + ".tmp", readme)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--only", default="", help="comma-separated workload names (and/or 'memory')")
+    parser.add_argument("--no-readme", action="store_true", help="do not touch README.md")
+    args = parser.parse_args()
+    only = [s for s in args.only.split(",") if s] or None
+    print(machine_header())
+    table = run(args.steps, only)
+    print(table)
+    if not only:
+        write_results(table, not args.no_readme)
+
+
+if __name__ == "__main__":
+    main()
