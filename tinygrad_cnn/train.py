@@ -1,0 +1,307 @@
+"""Training a classifier end to end: data, model, optimizer, epochs, checkpoints, pictures.
+
+``python -m tinygrad_cnn train ...`` is a thin shell over ``train(TrainConfig(...))``. A run is
+reproducible from its seed alone: the model's initial weights, each epoch's batch order and each
+epoch's dropout draws derive from (seed, epoch), so ``--resume`` from the checkpoint of epoch k
+continues to the same weights as an uninterrupted run.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from . import functional as F
+from . import optim
+from .autograd import no_grad
+from .data import DataLoader, load_digits, load_mnist, train_test_split
+from .errors import CheckpointError, TinygradError
+from .fileio import save_npz
+from .models import build_model
+from .nn import Module, read_npz
+from .tensor import Tensor, manual_seed
+
+DATASETS = ("digits", "mnist")
+MODELS = ("cnn", "lenet", "mlp")
+OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
+DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "adagrad": 0.05, "rmsprop": 0.002, "adam": 0.003}
+MODEL_IMAGE_SIZE = {"cnn": (8, 8), "lenet": (28, 28), "mlp": None}  # None: any size (flattened)
+CHECKPOINT_VERSION = 1
+
+
+class TrainError(TinygradError, ValueError):
+    """A training run that cannot start: bad option values, data, or a checkpoint that does not fit."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (the command line's options)."""
+
+    dataset: str = "digits"
+    data_dir: Optional[str] = None
+    model: str = "cnn"
+    epochs: int = 8
+    batch_size: int = 32
+    optimizer: str = "momentum"
+    lr: Optional[float] = None          # None: a default that works for the optimizer
+    weight_decay: float = 0.0
+    seed: int = 0
+    out: str = "runs/latest"
+    resume: Optional[str] = None
+    test_fraction: float = 0.2          # the held-out share of the digits (MNIST has its own test set)
+    progress: bool = True               # tqdm progress bars
+    graph: bool = True                  # write the model's graph with its gradient flow (SVG)
+
+    def validate(self) -> None:
+        """Raise TrainError naming the option and the valid values."""
+        for name, value, valid in (("dataset", self.dataset, DATASETS), ("model", self.model, MODELS),
+                                   ("optimizer", self.optimizer, OPTIMIZERS)):
+            if value not in valid:
+                raise TrainError(f"--{name}: unknown value {value!r}; choose one of {', '.join(valid)}")
+        for name, value in (("epochs", self.epochs), ("batch-size", self.batch_size)):
+            if not isinstance(value, int) or value < 1:
+                raise TrainError(f"--{name}: must be a positive integer, got {value!r}")
+        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
+            raise TrainError(f"--lr: must be a positive number, got {self.lr!r}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise TrainError(f"--weight-decay: must be >= 0, got {self.weight_decay!r}")
+        if self.dataset == "mnist" and not self.data_dir:
+            raise TrainError("--data-dir: the mnist dataset is read from a local folder of IDX files "
+                             "(train-images-idx3-ubyte[.gz], ...); pass --data-dir DIR")
+
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate in use: the given one or the optimizer's default."""
+        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+
+@dataclass
+class History:
+    """Per-epoch metrics of a run."""
+
+    train_loss: List[float] = field(default_factory=list)
+    train_accuracy: List[float] = field(default_factory=list)
+    test_loss: List[float] = field(default_factory=list)
+    test_accuracy: List[float] = field(default_factory=list)
+    seconds: List[float] = field(default_factory=list)
+
+
+def load_dataset(config: TrainConfig) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x_train, y_train, x_test, y_test) as float32 images (N, 1, H, W) and int64 labels."""
+    if config.dataset == "digits":
+        images, labels = load_digits()
+        x_train, x_test, y_train, y_test = train_test_split(images, labels, config.test_fraction, seed=config.seed)
+        return x_train, y_train, x_test, y_test
+    x_train, y_train = load_mnist(config.data_dir, "train")
+    x_test, y_test = load_mnist(config.data_dir, "test")
+    return x_train, y_train, x_test, y_test
+
+
+def make_model(config: TrainConfig, image_shape: Tuple[int, ...]) -> Module:
+    """The model named by the config, checked against the images it will see."""
+    wanted = MODEL_IMAGE_SIZE[config.model]
+    if wanted is not None and tuple(image_shape[-2:]) != wanted:
+        fits = [m for m, size in MODEL_IMAGE_SIZE.items() if size in (None, tuple(image_shape[-2:]))]
+        raise TrainError(f"--model {config.model} expects {wanted[0]}×{wanted[1]} images but dataset "
+                         f"{config.dataset} has {image_shape[-2]}×{image_shape[-1]}; use --model "
+                         f"{' or '.join(fits)}")
+    generator = np.random.default_rng(config.seed)
+    if config.model == "mlp":
+        return build_model("mlp", in_features=int(np.prod(image_shape)), hidden=(128, 64), generator=generator)
+    return build_model(config.model, generator=generator)
+
+
+def make_optimizer(config: TrainConfig, model: Module) -> optim.Optimizer:
+    """The optimizer named by the config."""
+    lr, wd, params = config.learning_rate, config.weight_decay, model.parameters()
+    return {
+        "sgd": lambda: optim.SGD(params, lr=lr, weight_decay=wd),
+        "momentum": lambda: optim.SGD(params, lr=lr, momentum=0.9, weight_decay=wd),
+        "adagrad": lambda: optim.Adagrad(params, lr=lr, weight_decay=wd),
+        "rmsprop": lambda: optim.RMSprop(params, lr=lr, weight_decay=wd),
+        "adam": lambda: optim.Adam(params, lr=lr, weight_decay=wd),
+    }[config.optimizer]()
+
+
+def evaluate(model: Module, x: np.ndarray, y: np.ndarray, batch_size: int = 512) -> Tuple[float, float]:
+    """Mean cross-entropy loss and accuracy of ``model`` on (x, y), in eval mode without a graph."""
+    was_training = model.training
+    model.eval()
+    total_loss, correct = 0.0, 0
+    with no_grad():
+        for start in range(0, len(x), batch_size):
+            logits = model(Tensor(x[start:start + batch_size]))
+            labels = y[start:start + batch_size]
+            total_loss += F.cross_entropy(logits, labels, reduction="sum").item()
+            correct += int((logits.data.argmax(axis=1) == labels).sum())
+    model.train(was_training)
+    return total_loss / len(x), correct / len(x)
+
+
+# ---------------------------------------------------------------- checkpoints
+
+def save_checkpoint(path: str, model: Module, optimizer: optim.Optimizer, epoch: int, history: History,
+                    config: TrainConfig) -> None:
+    """Model, optimizer and progress in one ``.npz`` (no pickle), written atomically."""
+    arrays: Dict[str, Any] = {f"model/{k}": v for k, v in model.state_dict().items()}
+    arrays.update({f"optimizer/{k}": v for k, v in optim.flatten_state(optimizer.state_dict()).items()})
+    meta = {"version": CHECKPOINT_VERSION, "epoch": epoch, "config": asdict(config), "history": asdict(history)}
+    arrays["meta"] = np.array(json.dumps(meta))
+    save_npz(path, arrays)
+
+
+def load_checkpoint(path: str, model: Module, optimizer: optim.Optimizer,
+                    config: TrainConfig) -> Tuple[int, History]:
+    """Restore model and optimizer from ``path``; returns (epochs done, history). Refuses a checkpoint
+    of another model, dataset or format version, naming what differs."""
+    if not os.path.isfile(path):
+        raise TrainError(f"--resume: no checkpoint file at {path!r}")
+    arrays = read_npz(path)
+    if "meta" not in arrays:
+        raise TrainError(f"--resume: {path!r} is not a training checkpoint (no 'meta' entry); "
+                         "it may be a bare model state_dict")
+    meta = json.loads(str(arrays["meta"]))
+    if meta.get("version") != CHECKPOINT_VERSION:
+        raise TrainError(f"--resume: {path!r} has checkpoint version {meta.get('version')}, "
+                         f"this program reads version {CHECKPOINT_VERSION}")
+    saved = meta["config"]
+    differ = [f"{key}: checkpoint {saved.get(key)!r}, now {getattr(config, key)!r}"
+              for key in ("model", "dataset", "optimizer") if saved.get(key) != getattr(config, key)]
+    if differ:
+        raise TrainError(f"--resume: {path!r} was written by another run ({'; '.join(differ)})")
+    model_state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
+    try:
+        model.load_state_dict(model_state)
+    except CheckpointError as err:
+        raise TrainError(f"--resume: {path!r} does not fit the model: {err}") from None
+    optimizer.load_state_dict(optim.unflatten_state(
+        {k[len("optimizer/"):]: v for k, v in arrays.items() if k.startswith("optimizer/")}))
+    return int(meta["epoch"]), History(**meta["history"])
+
+
+# ---------------------------------------------------------------- pictures
+
+def plot_history(history: History, path: str) -> Optional[str]:
+    """Loss and accuracy per epoch as a PNG (needs matplotlib); returns the path or None."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    from .fileio import atomic_write
+
+    epochs = np.arange(1, len(history.train_loss) + 1)
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
+    ax_loss.plot(epochs, history.train_loss, "o-", label="train")
+    ax_loss.plot(epochs, history.test_loss, "s-", label="test")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
+    ax_acc.plot(epochs, np.array(history.train_accuracy) * 100, "o-", label="train")
+    ax_acc.plot(epochs, np.array(history.test_accuracy) * 100, "s-", label="test")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=110)
+    plt.close(fig)
+    return path
+
+
+def draw_model_graph(model: Module, x: np.ndarray, y: np.ndarray, path: str) -> Optional[str]:
+    """One batch's graph with its gradient flow, collapsed per layer, as SVG; None if it cannot be drawn."""
+    try:
+        from .viz import draw_graph, render
+    except ImportError:
+        return None
+    loss = F.cross_entropy(model(Tensor(x)), y)
+    loss.backward()
+    model.zero_grad()
+    try:
+        render(draw_graph(loss, params=model, group_modules=True, collapse=True,
+                          title="gradient flow, one batch"), path)
+    except RuntimeError as err:  # no Graphviz `dot`: the error says how to install it
+        print(f"graph: {err}", file=sys.stderr)
+        return None
+    return path
+
+
+# ---------------------------------------------------------------- the loop
+
+def _progress(iterable: Any, total: int, description: str, enabled: bool) -> Any:
+    if enabled:
+        try:
+            from tqdm import tqdm
+            return tqdm(iterable, total=total, desc=description, leave=False, dynamic_ncols=True)
+        except ImportError:
+            pass
+    return iterable
+
+
+def train(config: TrainConfig) -> Tuple[Module, History]:
+    """Train as ``config`` says; writes checkpoint, plot and graph into ``config.out``."""
+    config.validate()
+    x_train, y_train, x_test, y_test = load_dataset(config)
+    model = make_model(config, x_train.shape[1:])
+    optimizer = make_optimizer(config, model)
+    history, start_epoch = History(), 0
+    if config.resume:
+        start_epoch, history = load_checkpoint(config.resume, model, optimizer, config)
+    os.makedirs(config.out, exist_ok=True)
+    checkpoint_path = os.path.join(config.out, "checkpoint.npz")
+    loader = DataLoader(x_train, y_train, batch_size=config.batch_size, shuffle=True, seed=config.seed)
+    began = time.perf_counter()
+    for epoch in range(start_epoch, config.epochs):
+        epoch_began = time.perf_counter()
+        loader.set_epoch(epoch)
+        manual_seed(config.seed * 100_003 + epoch)  # dropout draws depend on (seed, epoch) only
+        model.train()
+        seen, loss_sum, correct = 0, 0.0, 0
+        bar = _progress(loader, len(loader), f"epoch {epoch + 1}/{config.epochs}", config.progress)
+        for xb, yb in bar:
+            optimizer.zero_grad()
+            logits = model(Tensor(xb))
+            loss = F.cross_entropy(logits, yb)
+            loss.backward()
+            optimizer.step()
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                raise TrainError(f"epoch {epoch + 1}: the loss became {loss_value}; lower --lr "
+                                 f"(now {config.learning_rate})")
+            seen += len(yb)
+            loss_sum += loss_value * len(yb)
+            correct += int((logits.data.argmax(axis=1) == yb).sum())
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{loss_value:.4f}")
+        test_loss, test_accuracy = evaluate(model, x_test, y_test)
+        history.train_loss.append(loss_sum / seen)
+        history.train_accuracy.append(correct / seen)
+        history.test_loss.append(test_loss)
+        history.test_accuracy.append(test_accuracy)
+        history.seconds.append(time.perf_counter() - epoch_began)
+        save_checkpoint(checkpoint_path, model, optimizer, epoch + 1, history, config)
+        print(f"epoch {epoch + 1:>2}/{config.epochs}  train loss {history.train_loss[-1]:.4f}  "
+              f"acc {history.train_accuracy[-1]:6.2%}  |  test loss {test_loss:.4f}  acc {test_accuracy:6.2%}  "
+              f"({history.seconds[-1]:.1f} s)", flush=True)
+    elapsed = time.perf_counter() - began
+    outputs = [f"checkpoint {checkpoint_path}"]
+    if history.train_loss:
+        plot = plot_history(history, os.path.join(config.out, "training.png"))
+        if plot:
+            outputs.append(f"plot {plot}")
+    if config.graph:
+        graph = draw_model_graph(model, x_train[:config.batch_size], y_train[:config.batch_size],
+                                 os.path.join(config.out, "graph.svg"))
+        if graph:
+            outputs.append(f"graph {graph}")
+    final = f"test accuracy {history.test_accuracy[-1]:.2%}" if history.test_accuracy else "no epochs run"
+    print(f"done: {config.model} on {config.dataset}, {config.epochs} epochs in {elapsed:.1f} s, {final}; "
+          + ", ".join(outputs), flush=True)
+    return model, history
