@@ -657,12 +657,14 @@ class Conv2d(Module):
 
 class _BatchNorm(Module):
     """Shared by BatchNorm1d/2d: normalise each channel by batch statistics while training (and
-    update running averages), by the running averages in eval mode; then scale and shift."""
+    update running averages), by the running averages in eval mode; then scale (``affine``) and
+    shift (``affine`` and ``bias``, a keyword as in PyTorch 2.13)."""
 
     _expected_dims: Tuple[int, ...] = ()
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1,
-                 affine: bool = True, track_running_stats: bool = True, dtype: Any = np.float32) -> None:
+                 affine: bool = True, track_running_stats: bool = True, dtype: Any = np.float32, *,
+                 bias: bool = True) -> None:
         super().__init__()
         if num_features <= 0:
             raise ValueError(f"{type(self).__name__}: num_features must be positive, got {num_features}")
@@ -671,7 +673,10 @@ class _BatchNorm(Module):
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
             self.weight = Parameter(np.ones(num_features, dtype=dtype), dtype=dtype)
-            self.bias = Parameter(np.zeros(num_features, dtype=dtype), dtype=dtype)
+            if bias:
+                self.bias = Parameter(np.zeros(num_features, dtype=dtype), dtype=dtype)
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -713,7 +718,7 @@ class _BatchNorm(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
