@@ -348,7 +348,8 @@ def assert_schedule_matches_torch(name, kwargs, epochs=30):
     ours_opt = optim.SGD([{"params": [_w()]}, {"params": [_w()], "lr": 0.01}], lr=0.1)
     theirs_opt = torch.optim.SGD([{"params": [torch.ones(3, requires_grad=True)]},
                                   {"params": [torch.ones(3, requires_grad=True)], "lr": 0.01}], lr=0.1)
-    ours, theirs = getattr(optim, name)(ours_opt, **kwargs), getattr(torch.optim.lr_scheduler, name)(theirs_opt, **kwargs)
+    ours = getattr(optim, name)(ours_opt, **kwargs)
+    theirs = getattr(torch.optim.lr_scheduler, name)(theirs_opt, **kwargs)
     for epoch in range(epochs + 1):
         np.testing.assert_allclose(ours.get_last_lr(), theirs.get_last_lr(), rtol=1e-10, atol=1e-15,
                                    err_msg=f"epoch {epoch}")
@@ -451,7 +452,7 @@ def test_clip_grad_norm_single_tensor_and_no_grads():
 
 
 @pytest.mark.parametrize("call,error,match", [
-    (lambda w: optim.clip_grad_norm_([w], -1.0), ValueError, r"clip_grad_norm_: max_norm must be a number >= 0, got -1.0"),
+    (lambda w: optim.clip_grad_norm_([w], -1.0), ValueError, r"clip_grad_norm_: max_norm must be .* got -1.0"),
     (lambda w: optim.clip_grad_value_([w], -0.5), ValueError, r"clip_grad_value_: clip_value must be .* got -0.5"),
     (lambda w: optim.clip_grad_norm_([w], 1.0, error_if_nonfinite=True), RuntimeError, r"order 2.0 .* is inf"),
 ])
