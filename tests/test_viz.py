@@ -196,7 +196,8 @@ def test_edges_without_gradient_are_grey_and_thin():
     loss, params = mixed_graph()
     source = viz.draw_graph(loss, params).source
     for line in re.findall(r"-> t\d+ \[(.*?)\]$", source, re.M):
-        assert attr(line, "color") == viz.NO_GRAD_COLOUR and float(attr(line, "penwidth")) <= 0.8
+        assert attr(line, "color") in (viz.NO_GRAD_COLOUR, viz.CONSTANT_EDGE_COLOUR)
+        assert float(attr(line, "penwidth")) <= 0.8
 
 
 def test_scale_colours_run_from_blue_to_red():
@@ -430,7 +431,7 @@ def test_plot_grad_flow_without_matplotlib_says_how_to_install(monkeypatch):
 # ================================ rendering ======================================================
 
 @requires_dot
-@pytest.mark.parametrize("extension", ["svg", "png"])
+@pytest.mark.parametrize("extension", ["svg", "png", "pdf"])
 def test_render_writes_the_picture(tmp_path, extension):
     loss, params = mixed_graph()
     loss.backward()
@@ -440,7 +441,7 @@ def test_render_writes_the_picture(tmp_path, extension):
     if extension == "svg":
         assert data.startswith(b"<?xml") or b"<svg" in data
     else:
-        assert data.startswith(b"\x89PNG")
+        assert data.startswith(b"\x89PNG" if extension == "png" else b"%PDF")
     assert sorted(os.listdir(tmp_path)) == [f"graph.{extension}"]   # no temporary files left
 
 
@@ -507,7 +508,11 @@ def test_lenet_collapsed_and_grouped(lenet_loss):
     model, loss = lenet_loss
     collapsed = viz.draw_graph(loss, model, collapse=True).source
     assert "conv1 · Conv2d" in collapsed and "fc3 · Linear" in collapsed
-    assert len(drawn_nodes(collapsed)) < len(drawn_nodes(viz.draw_graph(loss, model).source)) // 2
+    order, constants = graph_tensors(loss)
+    param_ids = {id(p) for p in model.parameters()}
+    in_modules = [t for t in order if id(t) in param_ids or (t._ctx is not None and t._ctx.module_path)]
+    expected = len(order) + len(constants) - len(in_modules) + 5   # conv1, conv2, fc1, fc2, fc3
+    assert len(drawn_nodes(collapsed)) == expected
     grouped = viz.draw_graph(loss, model, group_modules=True).source
     assert "cluster_conv2" in grouped and "cluster_fc1" in grouped
 
@@ -536,3 +541,18 @@ def test_lenet_renders(tmp_path, lenet_loss):
     model, loss = lenet_loss
     path = viz.render(viz.draw_graph(loss, model, collapse=True), tmp_path / "lenet.svg")
     assert b"<svg" in open(path, "rb").read()
+
+
+def test_a_tensor_without_graph_is_one_node():
+    t = Tensor([1.0, 2.0])
+    source = viz.draw_graph(t).source
+    assert drawn_nodes(source) == {viz.node_id(t)} and "->" not in source
+
+
+def test_collapsed_module_is_marked_during_its_step():
+    loss, params = module_graph()
+    steps = list(loss.backward_steps())
+    in_head = next(s for s in steps if s.tensor._ctx is not None and s.tensor._ctx.module_path == ("head",))
+    source = viz.draw_graph(loss, params, collapse=True, step=in_head).source
+    assert attr(node_attrs(source, "m_head"), "fillcolor") == viz._STEP_FILL["current"]
+    assert attr(node_attrs(source, '"m_features.0"'), "fillcolor") == viz._STEP_FILL["pending"]

@@ -49,7 +49,8 @@ PENWIDTH_RANGE = (0.6, 6.0)
 # it is unreadable on white.
 _COLOUR_STOPS = [(0.0, "#313695"), (3 / 12, "#4575b4"), (5 / 12, "#1b8fa6"), (7 / 12, "#1a9850"),
                  (8 / 12, "#6aa318"), (9 / 12, "#d08a00"), (11 / 12, "#e0440e"), (1.0, "#a50026")]
-NO_GRAD_COLOUR = "#b8b8b8"
+NO_GRAD_COLOUR = "#b8b8b8"        # an edge whose gradient has not been computed (yet)
+CONSTANT_EDGE_COLOUR = "#999999"  # dotted: the input needs no gradient at all
 NONFINITE_COLOUR = "#d4006a"
 
 _FILL = {"elementwise": "#fff6d9", "reduce": "#ece3f6", "movement": "#efefef", "matmul": "#ffe0c2",
@@ -282,6 +283,7 @@ class _Edge:
     norm: Optional[float]   # size of the gradient sent back along this edge (None: none yet)
     constant: bool          # the input needs no gradient at all
     current: bool = False   # step mode: a gradient the current step just sent
+    backbone: bool = False  # from an op's output (not a leaf): kept straight in the layout
 
 
 def draw_graph(root: Tensor, params: ParamsLike = None, *, show_data: Optional[bool] = None,
@@ -429,7 +431,10 @@ def draw_graph(root: Tensor, params: ParamsLike = None, *, show_data: Optional[b
     _emit_clusters(graph, members, kinds, lambda n: _node_attrs(n, show_data, show_stats, compact,
                                                               group_modules, largest, root.dtype))
     for edge in merged:
-        graph.edge(edge.src, edge.dst, **_edge_attrs(edge, scale, largest, compact))
+        attrs = _edge_attrs(edge, scale, largest, compact)
+        if edge.backbone:
+            attrs["weight"] = "4"  # keep the activation path straight; parameters hang off it
+        graph.edge(edge.src, edge.dst, **attrs)
 
     has_grad = any(n is not None for n in norms)
     if legend and (has_grad or current_step is not None):
@@ -537,10 +542,12 @@ def _merge_edges(edges: List[Tuple[Tensor, Tensor, Optional[Tensor]]], group_of:
         if id(parent) not in group_of and id(child) not in group_of:
             # outside collapsed modules every (input, op) pair is its own edge, even x * x (two)
             singles.append({"sums": {} if grad is None else {id(parent): grad},
-                            "constant": not parent.requires_grad, "current": current, "src": src, "dst": dst})
+                            "constant": not parent.requires_grad, "current": current, "src": src, "dst": dst,
+                            "backbone": parent._ctx is not None})
             continue
         entry = merged.setdefault((src, dst), {"sums": {}, "constant": True, "current": False,
-                                               "src": src, "dst": dst})
+                                               "src": src, "dst": dst, "backbone": False})
+        entry["backbone"] |= parent._ctx is not None
         entry["constant"] &= not parent.requires_grad
         entry["current"] |= current
         if grad is not None:
@@ -552,14 +559,15 @@ def _merge_edges(edges: List[Tuple[Tensor, Tensor, Optional[Tensor]]], group_of:
         norm = None
         if sums:
             norm = math.sqrt(sum(_grad_norm(g) ** 2 for g in sums.values()))
-        result.append(_Edge(entry["src"], entry["dst"], norm, entry["constant"], entry["current"]))
+        result.append(_Edge(entry["src"], entry["dst"], norm, entry["constant"], entry["current"],
+                            entry["backbone"]))
     return result
 
 
 def _saved_line(ctx: Any) -> str:
     kept = ctx.saved_arrays()
     if not kept:
-        return "keeps nothing for backward"
+        return "keeps nothing"
     parts = [f"{name} {_shape(np.shape(a))}" for name, a in kept.items()]
     total = sum(np.asarray(a).nbytes for a in kept.values())
     return "keeps " + ", ".join(parts) + f": {_bytes(total)}"
@@ -621,8 +629,9 @@ def _node_attrs(node: _Node, show_data: bool, show_stats: bool, compact: bool, g
     grad_class = _classify(node.norm, largest)
     border = {"vanishing": "#2c5fa8", "zero": "#2c5fa8", "exploding": "#b2182b",
               "nonfinite": NONFINITE_COLOUR}.get(grad_class, "#555555")
+    alarming = grad_class in ("vanishing", "zero", "exploding", "nonfinite")
     attrs = {"shape": "box", "style": "rounded,filled", "fillcolor": fill, "color": border,
-             "fontcolor": font_colour, "penwidth": "2" if grad_class in ("vanishing", "zero", "exploding", "nonfinite") else "1"}
+             "fontcolor": font_colour, "penwidth": "2" if alarming else "1"}
     if kind == "param":
         attrs["shape"] = "box"
         attrs["style"] = "filled"
@@ -674,7 +683,7 @@ def _grad_stats(grad: Tensor) -> str:
 
 def _edge_attrs(edge: _Edge, scale: _Scale, largest: float, compact: bool) -> Dict[str, str]:
     if edge.constant:
-        return {"color": NO_GRAD_COLOUR, "penwidth": "0.6", "style": "dotted", "arrowhead": "none"}
+        return {"color": CONSTANT_EDGE_COLOUR, "penwidth": "0.8", "style": "dotted", "arrowhead": "none"}
     if edge.norm is None:
         return {"color": NO_GRAD_COLOUR, "penwidth": "0.8"}
     grad_class = _classify(edge.norm, largest)
