@@ -219,18 +219,31 @@ def _pool_args(op: str, x: Tensor, kernel_size: IntPair, stride: Optional[IntPai
     return kernel, stride, padding, dilation
 
 
+def _window_stack(x: Tensor, kernel: Tuple[int, int], stride: Tuple[int, int],
+                  dilation: Tuple[int, int]) -> Tensor:
+    """The windows of the last two axes as (..., KH·KW, OH, OW): one (OH, OW) slab per kernel tap.
+
+    Reducing over the taps then combines whole contiguous slabs (fast), where reducing the
+    ``windows`` view's last two tiny axes directly is ~10x slower in numpy, forward and backward.
+    """
+    windows = x.windows(kernel, stride, dilation)            # (..., OH, OW, KH, KW), a view
+    lead = x.ndim - 2
+    *outer, oh, ow, kh, kw = windows.shape
+    taps_first = tuple(range(lead)) + (lead + 2, lead + 3, lead, lead + 1)
+    return windows.permute(*taps_first).reshape(*outer, kh * kw, oh, ow)
+
+
 def max_pool2d(x: Tensor, kernel_size: IntPair, stride: Optional[IntPair] = None, padding: IntPair = 0,
                dilation: IntPair = 1) -> Tensor:
     """The largest value of each window (PyTorch's semantics; ``stride`` defaults to ``kernel_size``).
 
     Padding is with -inf, so a padded pixel never wins. Built as pad -> ``windows`` view -> ``max``
-    over the last two axes: the gradient goes to the window's maximum, and overlapping windows add up.
+    over each window: the gradient goes to the window's maximum, and overlapping windows add up.
     One difference from PyTorch: when several values in a window tie for the maximum, our ``max``
     shares the gradient evenly among them, while PyTorch gives it all to one (the first) of them.
     """
     kernel, stride, padding, dilation = _pool_args("max_pool2d", x, kernel_size, stride, padding, dilation)
-    x = pad2d(x, padding, value=-np.inf)
-    return x.windows(kernel, stride, dilation).max(axis=(-2, -1))
+    return _window_stack(pad2d(x, padding, value=-np.inf), kernel, stride, dilation).max(axis=-3)
 
 
 def avg_pool2d(x: Tensor, kernel_size: IntPair, stride: Optional[IntPair] = None, padding: IntPair = 0,
@@ -239,11 +252,11 @@ def avg_pool2d(x: Tensor, kernel_size: IntPair, stride: Optional[IntPair] = None
 
     Zero padding counts towards the mean (``count_include_pad=True``, PyTorch's default) unless you
     pass ``count_include_pad=False``; ``divisor_override`` replaces the divisor. Built as pad ->
-    ``windows`` view -> ``sum`` over the last two axes -> divide.
+    ``windows`` view -> ``sum`` over each window -> divide.
     """
     kernel, stride, padding, _ = _pool_args("avg_pool2d", x, kernel_size, stride, padding)
     height, width = x.shape[-2:]
-    summed = pad2d(x, padding).windows(kernel, stride).sum(axis=(-2, -1))
+    summed = _window_stack(pad2d(x, padding), kernel, stride, (1, 1)).sum(axis=-3)
     if divisor_override is not None:
         if not isinstance(divisor_override, numbers.Integral) or divisor_override <= 0:
             raise ValueError(f"avg_pool2d: divisor_override must be a positive int, got {divisor_override!r}")
