@@ -14,7 +14,7 @@ from .errors import TinygradError
 
 
 def _train_parser(sub: "argparse._SubParsersAction") -> None:
-    from .train import DATASETS, MODELS, OPTIMIZERS, TrainConfig
+    from .train import DATASETS, MODELS, OPTIMIZERS, SCHEDULES, TrainConfig
 
     p = sub.add_parser("train", help="train a classifier on real handwritten digits",
                        description="Train a CNN, LeNet-5 or MLP; writes a checkpoint per epoch, a loss/accuracy "
@@ -28,6 +28,7 @@ def _train_parser(sub: "argparse._SubParsersAction") -> None:
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
     p.add_argument("--lr", type=float, default=None, help="learning rate (default depends on the optimizer)")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="L2 penalty")
+    p.add_argument("--schedule", choices=SCHEDULES, default=d.schedule, help="learning rate per epoch")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--out", default=d.out, help="folder for checkpoint.npz, training.png, graph.svg")
     p.add_argument("--resume", default=None, metavar="CKPT", help="continue from a checkpoint.npz")
@@ -64,7 +65,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
             config = TrainConfig(dataset=args.dataset, data_dir=args.data_dir, model=args.model,
                                  epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
-                                 lr=args.lr, weight_decay=args.weight_decay, seed=args.seed, out=args.out,
+                                 lr=args.lr, weight_decay=args.weight_decay, schedule=args.schedule, seed=args.seed, out=args.out,
                                  resume=args.resume, progress=not args.no_progress, graph=not args.no_graph)
             train(config)
         elif args.command == "graph":

@@ -30,6 +30,7 @@ from .tensor import Tensor, manual_seed
 DATASETS = ("digits", "mnist")
 MODELS = ("cnn", "lenet", "mlp")
 OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
+SCHEDULES = ("cosine", "step", "none")
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "adagrad": 0.05, "rmsprop": 0.002, "adam": 0.003}
 MODEL_IMAGE_SIZE = {"cnn": (8, 8), "lenet": (28, 28), "mlp": None}  # None: any size (flattened)
 CHECKPOINT_VERSION = 1
@@ -46,11 +47,12 @@ class TrainConfig:
     dataset: str = "digits"
     data_dir: Optional[str] = None
     model: str = "cnn"
-    epochs: int = 8
+    epochs: int = 15
     batch_size: int = 32
     optimizer: str = "momentum"
     lr: Optional[float] = None          # None: a default that works for the optimizer
     weight_decay: float = 0.0
+    schedule: str = "cosine"            # the learning rate per epoch: cosine annealing, step decay, constant
     seed: int = 0
     out: str = "runs/latest"
     resume: Optional[str] = None
@@ -61,7 +63,8 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise TrainError naming the option and the valid values."""
         for name, value, valid in (("dataset", self.dataset, DATASETS), ("model", self.model, MODELS),
-                                   ("optimizer", self.optimizer, OPTIMIZERS)):
+                                   ("optimizer", self.optimizer, OPTIMIZERS),
+                                   ("schedule", self.schedule, SCHEDULES)):
             if value not in valid:
                 raise TrainError(f"--{name}: unknown value {value!r}; choose one of {', '.join(valid)}")
         for name, value in (("epochs", self.epochs), ("batch-size", self.batch_size)):
@@ -129,6 +132,15 @@ def make_optimizer(config: TrainConfig, model: Module) -> optim.Optimizer:
     }[config.optimizer]()
 
 
+def make_schedule(config: TrainConfig, optimizer: optim.Optimizer) -> Optional[optim.LRScheduler]:
+    """The per-epoch learning-rate schedule named by the config (None for a constant rate)."""
+    if config.schedule == "cosine":
+        return optim.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    if config.schedule == "step":
+        return optim.StepLR(optimizer, step_size=max(config.epochs // 3, 1), gamma=0.3)
+    return None
+
+
 def evaluate(model: Module, x: np.ndarray, y: np.ndarray, batch_size: int = 512) -> Tuple[float, float]:
     """Mean cross-entropy loss and accuracy of ``model`` on (x, y), in eval mode without a graph."""
     was_training = model.training
@@ -147,17 +159,18 @@ def evaluate(model: Module, x: np.ndarray, y: np.ndarray, batch_size: int = 512)
 # ---------------------------------------------------------------- checkpoints
 
 def save_checkpoint(path: str, model: Module, optimizer: optim.Optimizer, epoch: int, history: History,
-                    config: TrainConfig) -> None:
+                    config: TrainConfig, schedule: Optional[optim.LRScheduler] = None) -> None:
     """Model, optimizer and progress in one ``.npz`` (no pickle), written atomically."""
     arrays: Dict[str, Any] = {f"model/{k}": v for k, v in model.state_dict().items()}
     arrays.update({f"optimizer/{k}": v for k, v in optim.flatten_state(optimizer.state_dict()).items()})
-    meta = {"version": CHECKPOINT_VERSION, "epoch": epoch, "config": asdict(config), "history": asdict(history)}
+    meta = {"version": CHECKPOINT_VERSION, "epoch": epoch, "config": asdict(config), "history": asdict(history),
+            "schedule": schedule.state_dict() if schedule is not None else None}
     arrays["meta"] = np.array(json.dumps(meta))
     save_npz(path, arrays)
 
 
-def load_checkpoint(path: str, model: Module, optimizer: optim.Optimizer,
-                    config: TrainConfig) -> Tuple[int, History]:
+def load_checkpoint(path: str, model: Module, optimizer: optim.Optimizer, config: TrainConfig,
+                    schedule: Optional[optim.LRScheduler] = None) -> Tuple[int, History]:
     """Restore model and optimizer from ``path``; returns (epochs done, history). Refuses a checkpoint
     of another model, dataset or format version, naming what differs."""
     if not os.path.isfile(path):
@@ -172,7 +185,8 @@ def load_checkpoint(path: str, model: Module, optimizer: optim.Optimizer,
                          f"this program reads version {CHECKPOINT_VERSION}")
     saved = meta["config"]
     differ = [f"{key}: checkpoint {saved.get(key)!r}, now {getattr(config, key)!r}"
-              for key in ("model", "dataset", "optimizer") if saved.get(key) != getattr(config, key)]
+              for key in ("model", "dataset", "optimizer", "schedule", "epochs")
+              if saved.get(key) != getattr(config, key)]
     if differ:
         raise TrainError(f"--resume: {path!r} was written by another run ({'; '.join(differ)})")
     model_state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
@@ -182,6 +196,8 @@ def load_checkpoint(path: str, model: Module, optimizer: optim.Optimizer,
         raise TrainError(f"--resume: {path!r} does not fit the model: {err}") from None
     optimizer.load_state_dict(optim.unflatten_state(
         {k[len("optimizer/"):]: v for k, v in arrays.items() if k.startswith("optimizer/")}))
+    if schedule is not None and meta.get("schedule"):
+        schedule.load_state_dict(meta["schedule"])
     return int(meta["epoch"]), History(**meta["history"])
 
 
@@ -251,9 +267,10 @@ def train(config: TrainConfig) -> Tuple[Module, History]:
     x_train, y_train, x_test, y_test = load_dataset(config)
     model = make_model(config, x_train.shape[1:])
     optimizer = make_optimizer(config, model)
+    schedule = make_schedule(config, optimizer)
     history, start_epoch = History(), 0
     if config.resume:
-        start_epoch, history = load_checkpoint(config.resume, model, optimizer, config)
+        start_epoch, history = load_checkpoint(config.resume, model, optimizer, config, schedule)
     os.makedirs(config.out, exist_ok=True)
     checkpoint_path = os.path.join(config.out, "checkpoint.npz")
     loader = DataLoader(x_train, y_train, batch_size=config.batch_size, shuffle=True, seed=config.seed)
@@ -286,7 +303,9 @@ def train(config: TrainConfig) -> Tuple[Module, History]:
         history.test_loss.append(test_loss)
         history.test_accuracy.append(test_accuracy)
         history.seconds.append(time.perf_counter() - epoch_began)
-        save_checkpoint(checkpoint_path, model, optimizer, epoch + 1, history, config)
+        if schedule is not None:
+            schedule.step()
+        save_checkpoint(checkpoint_path, model, optimizer, epoch + 1, history, config, schedule)
         print(f"epoch {epoch + 1:>2}/{config.epochs}  train loss {history.train_loss[-1]:.4f}  "
               f"acc {history.train_accuracy[-1]:6.2%}  |  test loss {test_loss:.4f}  acc {test_accuracy:6.2%}  "
               f"({history.seconds[-1]:.1f} s)", flush=True)
