@@ -556,3 +556,22 @@ def test_collapsed_module_is_marked_during_its_step():
     source = viz.draw_graph(loss, params, collapse=True, step=in_head).source
     assert attr(node_attrs(source, "m_head"), "fillcolor") == viz._STEP_FILL["current"]
     assert attr(node_attrs(source, '"m_features.0"'), "fillcolor") == viz._STEP_FILL["pending"]
+
+
+def test_current_step_labels_the_gradients_it_sends():
+    loss, (a, b, c, f) = micrograd_graph()
+    steps = list(loss.backward_steps())
+    step = next(s for s in steps if s.op == "mul" and s.tensor._ctx.parents[0] is a)
+    source = viz.draw_graph(loss, step=step).source
+    (to_a,) = edge_attrs(source, viz.node_id(a), viz.node_id(step.tensor))
+    (to_b,) = edge_attrs(source, viz.node_id(b), viz.node_id(step.tensor))
+    assert "g 6" in to_a and "g -4" in to_b
+
+
+def test_step_frames_can_keep_the_graph():
+    loss, params = mixed_graph()
+    first = viz.step_frames(loss, params, retain_graph=True)
+    for p in params.values():
+        p.zero_grad()
+    again = viz.step_frames(loss, params)
+    assert len(first) == len(again)

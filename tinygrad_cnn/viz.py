@@ -284,6 +284,7 @@ class _Edge:
     constant: bool          # the input needs no gradient at all
     current: bool = False   # step mode: a gradient the current step just sent
     backbone: bool = False  # from an op's output (not a leaf): kept straight in the layout
+    value: Optional[float] = None  # the gradient itself, when it is a single number
 
 
 def draw_graph(root: Tensor, params: ParamsLike = None, *, show_data: Optional[bool] = None,
@@ -559,8 +560,12 @@ def _merge_edges(edges: List[Tuple[Tensor, Tensor, Optional[Tensor]]], group_of:
         norm = None
         if sums:
             norm = math.sqrt(sum(_grad_norm(g) ** 2 for g in sums.values()))
+        value = None
+        if len(sums) == 1:
+            (only,) = sums.values()
+            value = float(only.data.reshape(-1)[0]) if only.data.size == 1 else None
         result.append(_Edge(entry["src"], entry["dst"], norm, entry["constant"], entry["current"],
-                            entry["backbone"]))
+                            entry["backbone"], value))
     return result
 
 
@@ -697,7 +702,7 @@ def _edge_attrs(edge: _Edge, scale: _Scale, largest: float, compact: bool) -> Di
         attrs["label"] = f"▲ {_num(edge.norm)}"
         attrs["fontcolor"] = "#b2182b"
     elif edge.current:
-        attrs["label"] = _num(edge.norm)
+        attrs["label"] = f"‖g‖ {_num(edge.norm)}" if edge.value is None else f"g {_num(edge.value)}"
     if edge.current:
         attrs["fontcolor"] = attrs.get("fontcolor", "#c0580a")
     return attrs
@@ -718,12 +723,15 @@ def _legend_label(scale: _Scale, stepping: bool, compact: bool, saved_total: Opt
         f"bold red ▲ exploding (&gt; {EXPLODING_ABSOLUTE:g}, inf, nan)",
         "thin grey: no gradient (yet);  dotted: input needs none",
     ]
+    if compact:
+        notes = ["▼ vanishing  ▲ exploding  grey: none yet"]
     if stepping:
         notes.append('fill: <FONT COLOR="#e07b00"><B>current</B></FONT> · '
                      '<FONT COLOR="#3d8b2f"><B>done</B></FONT> · pending (white)')
     if saved_total is not None:
         notes.append(f"saved for backward in all: {_bytes(saved_total)}")
-    notes.append(f"tensors are {np.dtype(dtype).name} unless marked")
+    if not compact:
+        notes.append(f"tensors are {np.dtype(dtype).name} unless marked")
     rows = head + f'<TR>{bars}</TR><TR>{labels}</TR>' + "".join(
         f'<TR><TD COLSPAN="{len(ticks)}" ALIGN="LEFT"><FONT POINT-SIZE="{small}">{n}</FONT></TD></TR>' for n in notes)
     return (f'<<TABLE BORDER="1" COLOR="#999999" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1" '
@@ -766,21 +774,25 @@ def describe_step(step: Step, params: ParamsLike = None, short: bool = False) ->
     return "\n".join(lines)
 
 
-def step_frames(loss: Tensor, params: ParamsLike = None, **draw_kwargs: Any) -> List[graphviz.Digraph]:
+def step_frames(loss: Tensor, params: ParamsLike = None, *, retain_graph: bool = False,
+                **draw_kwargs: Any) -> List[graphviz.Digraph]:
     """Run backward one node at a time and draw every step (a list of Digraphs, no widgets needed).
 
-    This runs ``loss.backward_steps()`` to the end, so afterwards the leaves hold their ``.grad``
-    exactly as after ``loss.backward()``.
+    This runs ``loss.backward_steps(retain_graph=retain_graph)`` to the end, so afterwards the
+    leaves hold their ``.grad`` exactly as after ``loss.backward()`` (accumulated, as always: call
+    ``zero_grad()`` first when stepping through the same graph again with ``retain_graph=True``).
     """
-    steps = list(loss.backward_steps())
+    steps = list(loss.backward_steps(retain_graph=retain_graph))
     return [draw_graph(loss, params, step=s, **draw_kwargs) for s in steps]
 
 
-def step_through(loss: Tensor, params: ParamsLike = None, **draw_kwargs: Any) -> Any:
+def step_through(loss: Tensor, params: ParamsLike = None, *, retain_graph: bool = False,
+                 **draw_kwargs: Any) -> Any:
     """A notebook widget: a slider over the backward steps, the graph at that step, and the step in words.
 
-    Runs ``loss.backward_steps()`` to the end first (the leaves get their ``.grad``). Needs
-    ipywidgets (``pip install ipywidgets``) and Graphviz's ``dot`` to show the pictures.
+    Runs ``loss.backward_steps(retain_graph=retain_graph)`` to the end first (the leaves get their
+    ``.grad``). Needs ipywidgets (``pip install ipywidgets``) and Graphviz's ``dot`` to show the
+    pictures.
     """
     try:
         import ipywidgets as widgets
@@ -788,7 +800,7 @@ def step_through(loss: Tensor, params: ParamsLike = None, **draw_kwargs: Any) ->
     except ImportError:
         raise ImportError("step_through needs ipywidgets (and IPython): pip install ipywidgets; "
                           "without it, use viz.step_frames(loss) for a list of pictures") from None
-    steps = list(loss.backward_steps())
+    steps = list(loss.backward_steps(retain_graph=retain_graph))
     if not steps:
         raise ValueError("step_through: backward made no steps (does the loss require grad?)")
     slider = widgets.IntSlider(value=0, min=0, max=len(steps) - 1, description="step",
