@@ -575,3 +575,10 @@ def test_step_frames_can_keep_the_graph():
         p.zero_grad()
     again = viz.step_frames(loss, params)
     assert len(first) == len(again)
+
+
+def test_lenet_too_big_unless_collapsed(lenet_loss):
+    model, loss = lenet_loss
+    with pytest.raises(ValueError, match="collapse=True"):
+        viz.draw_graph(loss, model, max_nodes=40)
+    assert "conv1 · Conv2d" in viz.draw_graph(loss, model, max_nodes=40, collapse=True).source

@@ -327,6 +327,8 @@ def draw_graph(root: Tensor, params: ParamsLike = None, *, show_data: Optional[b
     if rankdir not in ("TB", "LR", "BT", "RL"):
         raise ValueError(f"draw_graph: rankdir must be 'TB', 'LR', 'BT' or 'RL', got {rankdir!r}")
     tensors = _collect(root)
+    if not collapse:  # fail fast on a huge graph, before building any label
+        _check_node_count(len(tensors), max_nodes)
     current_step = _resolve_step(root, step, steps)
     status = _step_status(root, current_step) if current_step is not None else {}
 
@@ -399,11 +401,7 @@ def draw_graph(root: Tensor, params: ParamsLike = None, *, show_data: Optional[b
         nodes, group_of = _collapse(tensors, nodes, root, collapse, kinds, status if current_step else None,
                                     show_saved, list(names))
     drawn = list(dict.fromkeys(group_of.get(id(t), node_id(t)) for t in tensors))
-    if len(drawn) > max_nodes:
-        raise ValueError(
-            f"draw_graph: the graph has {len(drawn)} nodes, more than max_nodes={max_nodes}; pass "
-            f"collapse=True to draw one node per module, or a larger max_nodes (e.g. "
-            f"max_nodes={len(drawn)})")
+    _check_node_count(len(drawn), max_nodes)
 
     merged = _merge_edges(edges, group_of, current_step)
     for node in nodes.values():
@@ -443,6 +441,13 @@ def draw_graph(root: Tensor, params: ParamsLike = None, *, show_data: Optional[b
         graph.node("legend", label=_legend_label(scale, current_step is not None, compact, total, root.dtype),
                    shape="plaintext", margin="0")
     return graph
+
+
+def _check_node_count(count: int, max_nodes: int) -> None:
+    if count > max_nodes:
+        raise ValueError(
+            f"draw_graph: the graph has {count} nodes, more than max_nodes={max_nodes}; pass "
+            f"collapse=True to draw one node per module, or a larger max_nodes (e.g. max_nodes={count})")
 
 
 def _resolve_step(root: Tensor, step: Union[Step, int, None], steps: Optional[Sequence[Step]]) -> Optional[Step]:
