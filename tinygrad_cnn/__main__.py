@@ -8,9 +8,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import List, Optional
+from typing import List, NoReturn, Optional
 
 from .errors import TinygradError
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (``error: ...``) and exit status 2; --help is unchanged."""
+
+    def error(self, message: str) -> "NoReturn":  # type: ignore[override]
+        print(f"error: {message} (see: {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
 
 
 def _train_parser(sub: "argparse._SubParsersAction") -> None:
@@ -52,7 +60,7 @@ def _gallery_parser(sub: "argparse._SubParsersAction") -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the command line; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m tinygrad_cnn",
+    parser = OneLineParser(prog="python -m tinygrad_cnn",
                                      description="tinygrad_cnn: train CNNs and draw backprop.")
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)

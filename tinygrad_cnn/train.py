@@ -185,7 +185,7 @@ def load_checkpoint(path: str, model: Module, optimizer: optim.Optimizer, config
                          f"this program reads version {CHECKPOINT_VERSION}")
     saved = meta["config"]
     differ = [f"{key}: checkpoint {saved.get(key)!r}, now {getattr(config, key)!r}"
-              for key in ("model", "dataset", "optimizer", "schedule", "epochs")
+              for key in ("model", "dataset", "optimizer", "schedule")
               if saved.get(key) != getattr(config, key)]
     if differ:
         raise TrainError(f"--resume: {path!r} was written by another run ({'; '.join(differ)})")

@@ -1,0 +1,130 @@
+"""The training command: it learns, resumes to the same result, and refuses bad input in one line."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tinygrad_cnn import train as training
+from tinygrad_cnn.__main__ import main
+from tinygrad_cnn.data import write_idx
+from tinygrad_cnn.nn import read_npz
+from tinygrad_cnn.train import TrainConfig, TrainError, train
+
+
+def quick(tmp_path, **overrides):
+    options = dict(epochs=2, batch_size=64, out=str(tmp_path / "run"), progress=False, graph=False)
+    options.update(overrides)
+    return TrainConfig(**options)
+
+
+def test_training_learns_and_writes_checkpoint_and_plot(tmp_path):
+    model, history = train(quick(tmp_path, epochs=3))
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert history.test_accuracy[-1] > 0.6
+    assert os.path.exists(tmp_path / "run" / "checkpoint.npz")
+    assert os.path.exists(tmp_path / "run" / "training.png")
+
+
+def test_resume_continues_to_the_same_weights_as_an_uninterrupted_run(tmp_path):
+    full_model, full_history = train(quick(tmp_path / "a", epochs=4, optimizer="adam"))
+    # the same 4-epoch run killed after its second checkpoint, then resumed
+    _stop_after_checkpoints(quick(tmp_path / "b", epochs=4, optimizer="adam"), 2)
+    resumed_model, resumed_history = train(quick(tmp_path / "b", epochs=4, optimizer="adam",
+                                                 resume=str(tmp_path / "b" / "run" / "checkpoint.npz")))
+    for (name, a), (_, b) in zip(full_model.state_dict().items(), resumed_model.state_dict().items()):
+        assert np.array_equal(a, b), name
+    assert resumed_history.test_loss == full_history.test_loss
+
+
+def _stop_after_checkpoints(config, stop_after):
+    """Run ``config`` but stop (as if killed) right after its ``stop_after``-th checkpoint."""
+    calls = {"n": 0}
+    original = training.save_checkpoint
+
+    def save_then_maybe_stop(*args, **kwargs):
+        original(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == stop_after:
+            raise KeyboardInterrupt
+    training.save_checkpoint = save_then_maybe_stop
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(config)
+    finally:
+        training.save_checkpoint = original
+
+
+def test_a_crash_while_saving_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
+    config = quick(tmp_path, epochs=1)
+    train(config)
+    path = tmp_path / "run" / "checkpoint.npz"
+    before = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+    monkeypatch.setattr(np, "savez", crash)
+    with pytest.raises(OSError):
+        train(quick(tmp_path, epochs=2, resume=str(path)))
+    assert path.read_bytes() == before
+    assert [f for f in os.listdir(tmp_path / "run") if f.endswith(".tmp")] == []
+    assert "model/conv1.weight" in read_npz(path)
+
+
+def test_resume_from_a_checkpoint_of_another_model_is_refused(tmp_path):
+    train(quick(tmp_path, epochs=1))
+    with pytest.raises(TrainError, match=r"model: checkpoint 'cnn', now 'mlp'"):
+        train(quick(tmp_path, epochs=2, model="mlp", resume=str(tmp_path / "run" / "checkpoint.npz")))
+
+
+def test_model_that_does_not_fit_the_images_is_refused():
+    with pytest.raises(TrainError, match=r"--model lenet expects 28×28 images but dataset digits has 8×8"):
+        train(TrainConfig(model="lenet", progress=False, graph=False))
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "tinygrad_cnn", *args], capture_output=True, text=True,
+                          cwd=os.path.dirname(os.path.dirname(__file__)), timeout=120)
+
+
+@pytest.mark.parametrize("args,culprit", [
+    (["--optimizer", "lbfgs"], "--optimizer: invalid choice: 'lbfgs'"),
+    (["--epochs", "0"], "--epochs: must be a positive integer, got 0"),
+    (["--lr", "-1"], "--lr: must be a positive number, got -1.0"),
+    (["--dataset", "mnist"], "--data-dir"),
+    (["--dataset", "mnist", "--data-dir", "/nonexistent/mnist"], "/nonexistent/mnist"),
+    (["--resume", "/nonexistent/ckpt.npz"], "no checkpoint file at '/nonexistent/ckpt.npz'"),
+])
+def test_cli_bad_input_gives_one_line_and_nonzero_exit(args, culprit, tmp_path):
+    done = run_cli("train", "--no-progress", "--no-graph", "--out", str(tmp_path), *args)
+    assert done.returncode != 0
+    assert culprit in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len([line for line in done.stderr.splitlines() if line.startswith("error")]) == 1
+
+
+def test_cli_truncated_idx_file_is_one_line_error(tmp_path):
+    data = tmp_path / "mnist"
+    data.mkdir()
+    for prefix, n in (("train", 6), ("t10k", 4)):
+        write_idx(data / f"{prefix}-images-idx3-ubyte", np.zeros((n, 28, 28), dtype=np.uint8))
+        write_idx(data / f"{prefix}-labels-idx1-ubyte", np.arange(n, dtype=np.uint8))
+    images = data / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:-100])
+    done = run_cli("train", "--dataset", "mnist", "--data-dir", str(data), "--model", "mlp",
+                   "--no-progress", "--no-graph", "--out", str(tmp_path / "out"))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "train-images-idx3-ubyte" in done.stderr and "bytes" in done.stderr
+
+
+def test_cli_trains_on_a_small_mnist_folder(tmp_path):
+    data = tmp_path / "mnist"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 64), ("t10k", 16)):
+        write_idx(data / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 255, (n, 28, 28), dtype=np.uint8))
+        write_idx(data / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, n).astype(np.uint8))
+    assert main(["train", "--dataset", "mnist", "--data-dir", str(data), "--model", "lenet", "--epochs", "1",
+                 "--no-progress", "--no-graph", "--out", str(tmp_path / "out")]) == 0
+    assert os.path.exists(tmp_path / "out" / "checkpoint.npz")
