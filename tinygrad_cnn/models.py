@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, Optional, Sequence
 import numpy as np
 
 from . import functional as F
-from .nn import Conv2d, Flatten, Linear, Module, ReLU, Sequential
+from .nn import BatchNorm2d, Conv2d, Flatten, Identity, Linear, Module, ReLU, Sequential
 from .tensor import Tensor
 
 __all__ = ["LeNet5", "DigitsCNN", "lenet5", "digits_cnn", "mlp", "MODELS", "build_model"]
@@ -46,27 +46,32 @@ class LeNet5(Module):
 
 class DigitsCNN(Module):
     """A small CNN for the bundled 8×8 handwritten digits (1×8×8 input): trains to ~98% held-out
-    accuracy in seconds on a CPU.
+    accuracy in a few seconds on a CPU (6 epochs of Adam, lr 3e-3, batch 32, cosine schedule).
 
-    conv 16@3×3 (padding 1) -> relu -> maxpool 2 -> conv 32@3×3 (padding 1) -> relu -> maxpool 2
-    -> flatten -> linear 128→64 -> relu -> linear 64→num_classes (logits).
+    conv 32@3×3 (padding 1) -> batchnorm -> relu -> maxpool 2 -> conv 64@3×3 (padding 1) -> batchnorm
+    -> relu -> maxpool 2 -> flatten -> linear 256→64 -> relu -> linear 64→num_classes (logits).
+
+    Batch normalisation is what makes it converge in a few epochs (without it the same network
+    plateaus near 95% after 6 epochs); ``batch_norm=False`` drops it, to see the difference.
     """
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 1, channels: Sequence[int] = (16, 32),
-                 hidden: int = 64, dtype: Any = np.float32,
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, channels: Sequence[int] = (32, 64),
+                 hidden: int = 64, batch_norm: bool = True, dtype: Any = np.float32,
                  generator: Optional[np.random.Generator] = None) -> None:
         super().__init__()
         c1, c2 = channels
         self.conv1 = Conv2d(in_channels, c1, 3, padding=1, dtype=dtype, generator=generator)
+        self.bn1 = BatchNorm2d(c1, dtype=dtype) if batch_norm else Identity()
         self.conv2 = Conv2d(c1, c2, 3, padding=1, dtype=dtype, generator=generator)
+        self.bn2 = BatchNorm2d(c2, dtype=dtype) if batch_norm else Identity()
         self.fc1 = Linear(c2 * 2 * 2, hidden, dtype=dtype, generator=generator)
         self.fc2 = Linear(hidden, num_classes, dtype=dtype, generator=generator)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits (N, num_classes) for images (N, in_channels, 8, 8)."""
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)   # (N, c1, 4, 4)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)   # (N, c2, 2, 2)
-        x = x.flatten(1)                              # (N, 4 * c2)
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)   # (N, c1, 4, 4)
+        x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)   # (N, c2, 2, 2)
+        x = x.flatten(1)                                        # (N, 4 * c2)
         return self.fc2(F.relu(self.fc1(x)))
 
 
@@ -76,10 +81,11 @@ def lenet5(num_classes: int = 10, in_channels: int = 1, dtype: Any = np.float32,
     return LeNet5(num_classes, in_channels, dtype=dtype, generator=generator)
 
 
-def digits_cnn(num_classes: int = 10, in_channels: int = 1, dtype: Any = np.float32,
+def digits_cnn(num_classes: int = 10, in_channels: int = 1, channels: Sequence[int] = (32, 64), hidden: int = 64,
+               batch_norm: bool = True, dtype: Any = np.float32,
                generator: Optional[np.random.Generator] = None) -> DigitsCNN:
     """The small CNN for the bundled 8×8 digits (see ``DigitsCNN``)."""
-    return DigitsCNN(num_classes, in_channels, dtype=dtype, generator=generator)
+    return DigitsCNN(num_classes, in_channels, channels, hidden, batch_norm, dtype=dtype, generator=generator)
 
 
 def mlp(in_features: int = 784, hidden: Sequence[int] = (512, 256), classes: int = 10, dtype: Any = np.float32,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import zipfile
 import zlib
 from collections import OrderedDict
@@ -30,6 +29,7 @@ from . import functional as F
 from . import tensor as _tensor
 from .autograd import no_grad, state as _autograd_state
 from .errors import CheckpointError, ShapeError
+from .fileio import save_npz
 from .tensor import Tensor
 
 __all__ = ["Parameter", "Module", "Sequential", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten",
@@ -419,21 +419,7 @@ class Module:
         """Write ``state_dict()`` to ``path`` as an uncompressed ``.npz`` (exactly that path; no
         suffix added), atomically: a temporary file in the same directory, then ``os.replace``, so a
         crash never leaves a half-written checkpoint where the old one was."""
-        path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        state = self.state_dict()
-        fd, tmp_path = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **state)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp_path, 0o644)  # mkstemp makes 0600 files; a checkpoint is an ordinary file
-            os.replace(tmp_path, path)
-        except BaseException:
-            if os.path.exists(tmp_path):
-                os.remove(tmp_path)
-            raise
+        save_npz(path, self.state_dict())
 
     def load(self, path: PathLike, strict: bool = True) -> IncompatibleKeys:
         """Load a checkpoint written by ``save`` (or ``np.savez`` of a PyTorch state_dict).
