@@ -218,7 +218,14 @@ def walk_backward(root: "Tensor", grad: Any = None, retain_graph: bool = False,
                     yield None
                 continue
             ctx.check_versions()
-            input_grads = ctx.backward(g, node)
+            if state.anomaly:  # check the op's results below, not each op its formula uses
+                state.anomaly = False
+                try:
+                    input_grads = ctx.backward(g, node)
+                finally:
+                    state.anomaly = True
+            else:
+                input_grads = ctx.backward(g, node)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
             sent = []
