@@ -376,7 +376,14 @@ def test_load_pickled_object_array_is_refused(tmp_path):
 def test_load_text_file_names_path(tmp_path):
     path = tmp_path / "notes.npz"
     path.write_text("these are not weights\n")
-    with pytest.raises(CheckpointError, match=re.escape(str(path)) + ".*not a readable .npz"):
+    with pytest.raises(CheckpointError, match=re.escape(str(path)) + ".*not an .npz checkpoint.*b'these"):
+        nn.Linear(2, 2).load(path)
+
+
+def test_load_empty_file_names_path(tmp_path):
+    path = tmp_path / "empty.npz"
+    path.write_bytes(b"")
+    with pytest.raises(CheckpointError, match=re.escape(str(path)) + ".*not an .npz checkpoint"):
         nn.Linear(2, 2).load(path)
 
 
@@ -392,6 +399,14 @@ def test_load_zip_that_is_not_npz_names_path(tmp_path):
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("weight.npy", b"not an npy header")
     with pytest.raises(CheckpointError, match=re.escape(str(path))):
+        nn.Linear(2, 2).load(path)
+
+
+def test_load_zip_with_a_non_array_member_names_path_and_member(tmp_path):
+    path = tmp_path / "archive.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("readme.txt", b"hello")
+    with pytest.raises(CheckpointError, match=re.escape(str(path)) + ".*'readme.txt' is not a numpy array"):
         nn.Linear(2, 2).load(path)
 
 

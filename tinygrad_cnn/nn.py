@@ -20,7 +20,7 @@ import os
 import zipfile
 import zlib
 from collections import OrderedDict
-from typing import (Any, Callable, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Set,
+from typing import (Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Set,
                     Tuple, Union)
 
 import numpy as np
@@ -34,7 +34,7 @@ from .tensor import Tensor
 
 __all__ = ["Parameter", "Module", "Sequential", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten",
            "ReLU", "Sigmoid", "Tanh", "Dropout", "BatchNorm1d", "BatchNorm2d", "Identity",
-           "IncompatibleKeys"]
+           "IncompatibleKeys", "read_npz"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 IntPair = Union[int, Tuple[int, int]]
@@ -457,10 +457,13 @@ def read_npz(path: PathLike) -> "OrderedDict[str, np.ndarray]":
     """Every array in the ``.npz`` at ``path``, read without pickle; ``CheckpointError`` naming the
     path for a corrupted file, a file of another type, or an array of Python objects."""
     path = os.fspath(path)
+    with open(path, "rb") as f:
+        signature = f.read(6)
+    if not signature.startswith((b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")):  # zip, empty zip, .npy
+        raise CheckpointError(f"load: {path!r} is not an .npz checkpoint: it does not start with the zip "
+                              f"signature (it starts with {signature!r})")
     try:
         loaded = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         raise CheckpointError(f"load: {path!r} is not a readable .npz checkpoint ({err})") from None
     if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy array
@@ -471,7 +474,13 @@ def read_npz(path: PathLike) -> "OrderedDict[str, np.ndarray]":
     try:
         with loaded:
             for key in loaded.files:
-                state[key] = loaded[key]
+                value = loaded[key]
+                if not isinstance(value, np.ndarray):  # a zip member that is not an .npy file
+                    raise CheckpointError(f"load: {path!r} is not an .npz checkpoint: member {key!r} is not "
+                                          "a numpy array")
+                state[key] = value
+    except CheckpointError:
+        raise
     except ValueError as err:
         if "pickle" in str(err).lower() or "object" in str(err).lower():
             raise CheckpointError(f"load: {path!r} holds an array of Python objects ({key!r}); checkpoints "
