@@ -74,6 +74,12 @@ def test_conv2d_without_bias():
                        lambda x, w: TF.conv2d(x, w, padding=1))
 
 
+def test_conv2d_input_without_grad():
+    # a first layer: only the weight and bias need gradients (the patch-matrix gradient is skipped)
+    compare_with_torch([(2, 3, 7, 7), (4, 3, 3, 3), (4,)], lambda x, w, b: F.conv2d(x, w, b, stride=2),
+                       lambda x, w, b: TF.conv2d(x, w, b, stride=2), grad_inputs=[1, 2])
+
+
 def test_conv2d_float32():
     compare_with_torch([(4, 3, 12, 10), (8, 3, 3, 3), (8,)], lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1),
                        lambda x, w, b: TF.conv2d(x, w, b, stride=2, padding=1), dtype=np.float32, atol=1e-4, rtol=1e-4)
