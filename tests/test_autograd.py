@@ -246,3 +246,22 @@ def test_repr_shows_values_dtype_and_grad_fn():
     x = Tensor([1.0, 2.0], requires_grad=True)
     assert repr(x) == "Tensor([1. 2.], dtype=float32, requires_grad=True)"
     assert "grad_fn=mul" in repr(x * 2)
+
+
+def test_views_share_the_version_counter_of_their_base():
+    x = Tensor(np.ones((2, 3)), requires_grad=True)
+    w = Tensor(np.ones((4, 3)), requires_grad=True)
+    out = x @ w.T                      # matmul saves the view w.T, not w
+    with no_grad():
+        w.assign(np.full((4, 3), 5.0))  # changes w.T's memory too
+    with pytest.raises(RuntimeError, match=r"matmul: input 1 \(shape \(3, 4\)\) was modified in place"):
+        out.sum().backward()
+
+
+def test_inplace_change_of_a_saved_output_is_detected():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = x.exp()                        # exp's backward reuses its output: g * exp(x)
+    with no_grad():
+        y.add_(1.0)
+    with pytest.raises(RuntimeError, match=r"exp: its output \(shape \(2,\)\) was modified in place"):
+        y.sum().backward()

@@ -217,7 +217,7 @@ def walk_backward(root: "Tensor", grad: Any = None, retain_graph: bool = False,
                 else:
                     yield None
                 continue
-            ctx.check_versions()
+            ctx.check_versions(node)
             if state.anomaly:  # check the op's results below, not each op its formula uses
                 state.anomaly = False
                 try:

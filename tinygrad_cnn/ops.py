@@ -35,8 +35,17 @@ class Function:
     rule = ""
     saves_inputs = True    # backward reads the inputs' values (checked against in-place changes)
     saves_output = False   # backward reads the output's value
+    is_view = False        # the output is a numpy view of the first input: they share a version counter
 
     parents: Tuple[Tensor, ...]
+    # class-level defaults, so the hot path sets only what differs from them
+    released = False       # set by release() after a backward without retain_graph
+    out_grad = None        # after backward: the gradient that arrived at the output
+    input_grads = None     # after backward: the gradient sent to each input
+    module_path: Tuple[str, ...] = ()  # the Module whose forward built this op (viz clusters)
+    versions = None        # the inputs' version counters when saved; None means all were 0
+    created_at = None      # where the user built the op (anomaly mode only)
+    saved = None           # an extra array backward needs (freed by release)
 
     @classmethod
     def apply(cls, *parents: Tensor, **params: Any) -> Tensor:
@@ -53,14 +62,17 @@ class Function:
                     requires_grad = True
                     break
         out = Tensor._make(data, requires_grad)
+        if fn.is_view:
+            out._version_counter = parents[0]._version_counter
         if requires_grad:
             out._ctx = fn
-            fn.released = False
-            fn.out_grad = None
-            fn.input_grads = None
-            fn.module_path = state.module_path
+            if state.module_path:
+                fn.module_path = state.module_path
             if cls.saves_inputs:
-                fn.versions = tuple(p._version for p in parents)
+                for p in parents:
+                    if p._version_counter[0]:  # an input was modified in place before: remember all versions
+                        fn.versions = tuple(q._version_counter[0] for q in parents)
+                        break
         if state.anomaly:
             fn.created_at = user_frame()
             check_finite(data, "forward", fn)
@@ -84,15 +96,19 @@ class Function:
     def release(self) -> None:
         """Free what backward needed (after a backward without ``retain_graph``)."""
         self.released = True
-        for attr in ("saved",):
-            if hasattr(self, attr):
-                setattr(self, attr, None)
+        if self.saved is not None:
+            self.saved = None
 
-    def check_versions(self) -> None:
-        """Refuse to backward if an input this op saved was changed in place since forward."""
+    def check_versions(self, out: Tensor) -> None:
+        """Refuse to backward if a tensor this op saved was changed in place since forward."""
+        if self.saves_output and out._version_counter[0]:
+            raise RuntimeError(f"{self.name}: its output (shape {tuple(out.shape)}) was modified in place "
+                               "after the op saved it for backward; the gradient would be wrong. Use an "
+                               "out-of-place op, or .clone() before modifying")
         if self.saves_inputs:
-            for i, (p, v) in enumerate(zip(self.parents, self.versions)):
-                if p._version != v:
+            expected = self.versions or (0,) * len(self.parents)
+            for i, (p, v) in enumerate(zip(self.parents, expected)):
+                if p._version_counter[0] != v:
                     raise RuntimeError(
                         f"{self.name}: input {i} (shape {tuple(p.shape)}) was modified in place after "
                         f"the op saved it for backward (version {v} -> {p._version}); the gradient "
@@ -169,7 +185,7 @@ class Mul(Function):
     def forward(self, a, b): return _binary_forward("mul", a, b, np.multiply)
     def backward(self, g, out):
         a, b = self.parents
-        return g * b, g * a
+        return (g * b if a.requires_grad else None), (g * a if b.requires_grad else None)
 
 
 class Div(Function):
@@ -177,7 +193,7 @@ class Div(Function):
     def forward(self, a, b): return _binary_forward("div", a, b, np.divide)
     def backward(self, g, out):
         a, b = self.parents
-        return g / b, (-g * a / (b * b) if b.requires_grad else None)
+        return (g / b if a.requires_grad else None), (-g * a / (b * b) if b.requires_grad else None)
 
 
 class Pow(Function):
@@ -330,11 +346,11 @@ class Max(Function):
         self.axes = normalize_axes(self.name, axis, x.ndim)
         self.input_shape = x.shape
         best = self.pick(x, axis=self.axes, keepdims=True)
-        self.best = best
+        self.saved = best
         return best if keepdims else best.reshape([s for i, s in enumerate(x.shape) if i not in self.axes])
     def backward(self, g, out):
         x = self.parents[0].data
-        is_best = x == self.best
+        is_best = x == self.saved
         share = is_best / is_best.sum(axis=self.axes, keepdims=True)
         return g.reshape(_keepdims_shape(self.input_shape, self.axes)) * const(share, g.dtype)
 
@@ -347,6 +363,7 @@ class Min(Max):
 # ================================ movement =======================================================
 
 class Reshape(Function):
+    is_view = True
     name, rule, saves_inputs = "reshape", "reshape: dx = g reshaped to x's shape", False
     def forward(self, x, shape):
         self.input_shape = x.shape
@@ -359,6 +376,7 @@ class Reshape(Function):
 
 
 class Permute(Function):
+    is_view = True
     name, rule, saves_inputs = "permute", "permute: dx = g permuted by the inverse order", False
     def forward(self, x, axes):
         if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
@@ -370,6 +388,7 @@ class Permute(Function):
 
 
 class Expand(Function):
+    is_view = True
     name, rule, saves_inputs = "expand", "expand: dx = g summed over the broadcast axes", False
     def forward(self, x, shape):
         try:
@@ -405,6 +424,7 @@ class GetItem(Function):
     name, rule, saves_inputs = "getitem", "getitem: dx = zeros with g added at the indexed places", False
     def forward(self, x, index):
         self.index, self.input_shape = index, x.shape
+        self.is_view = not _has_advanced(index)  # basic indexing returns a numpy view
         try:
             return np.asarray(x[index])
         except IndexError as e:
@@ -468,6 +488,7 @@ def window_geometry(op: str, height: int, width: int, kernel: Tuple[int, int], s
 class Windows(Function):
     """Every kernel-sized window of the last two axes, as a strided view (no copy): the heart of
     conv and pooling. Overlapping windows share input pixels; backward adds their gradients."""
+    is_view = True
     name, rule, saves_inputs = "windows", "windows: dx = sum of g over every window that saw x (fold)", False
     def forward(self, x, kernel, stride=(1, 1), dilation=(1, 1)):
         *lead, h, w = x.shape

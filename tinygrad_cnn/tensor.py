@@ -55,7 +55,7 @@ class Tensor:
     Tensor([2. 4. 6.], dtype=float32)
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_hooks", "_version", "name", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_hooks", "_version_counter", "name", "__weakref__")
     __array_priority__ = 1000  # make ndarray (op) Tensor defer to Tensor's reflected operators
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
@@ -75,15 +75,15 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self._ctx = None
         self._hooks: Dict[int, Callable] = {}
-        self._version = 0
+        self._version_counter = [0]  # shared with views of this tensor (see ops.Function.is_view)
         self.name: Optional[str] = None
 
     @classmethod
     def _make(cls, data: np.ndarray, requires_grad: bool) -> "Tensor":
         """Wrap an array an op produced, skipping __init__'s conversions (the hot path)."""
         t = object.__new__(cls)
-        t.data, t.grad, t.requires_grad, t._ctx, t._hooks, t._version, t.name = \
-            data, None, requires_grad, None, {}, 0, None
+        t.data, t.grad, t.requires_grad, t._ctx, t._hooks, t._version_counter, t.name = \
+            data, None, requires_grad, None, {}, [0], None
         return t
 
     # ---------------------------------------------------------------- array facts
@@ -215,8 +215,18 @@ class Tensor:
         return RemovableHandle(self._hooks, key)
 
     # ---------------------------------------------------------------- in place (no graph)
+    @property
+    def _version(self) -> int:
+        """How many times this tensor's memory was changed in place (shared by a tensor and its views,
+        so a change through either is seen by every op that saved the other)."""
+        return self._version_counter[0]
+
+    @_version.setter
+    def _version(self, value: int) -> None:
+        self._version_counter[0] = value
+
     def _modified(self) -> "Tensor":
-        self._version += 1
+        self._version_counter[0] += 1
         return self
 
     def _check_inplace(self, op: str) -> None:
