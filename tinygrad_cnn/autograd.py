@@ -7,6 +7,7 @@ output, collecting the gradients it returns for its inputs.
 from __future__ import annotations
 
 import contextlib
+import gc
 import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Tuple
@@ -256,8 +257,16 @@ def backward(root: "Tensor", grad: Any = None, retain_graph: Optional[bool] = No
     """Run the whole backward pass from ``root`` (see ``Tensor.backward``)."""
     if retain_graph is None:
         retain_graph = create_graph
-    for _ in walk_backward(root, grad, retain_graph, create_graph, make_steps=False):
-        pass
+    # The walk makes many short-lived objects and no reference cycles (refcounting frees them all),
+    # so Python's cycle collector would only re-scan the whole graph again and again: pause it.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in walk_backward(root, grad, retain_graph, create_graph, make_steps=False):
+            pass
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def backward_steps(root: "Tensor", grad: Any = None, retain_graph: Optional[bool] = None,

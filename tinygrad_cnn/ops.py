@@ -63,15 +63,15 @@ class Function:
                     break
         out = Tensor._make(data, requires_grad)
         if fn.is_view:
-            out._version_counter = parents[0]._version_counter
+            out._version_counter = parents[0]._shared_version_counter()
         if requires_grad:
             out._ctx = fn
             if state.module_path:
                 fn.module_path = state.module_path
             if cls.saves_inputs:
                 for p in parents:
-                    if p._version_counter[0]:  # an input was modified in place before: remember all versions
-                        fn.versions = tuple(q._version_counter[0] for q in parents)
+                    if p._version_counter and p._version_counter[0]:  # changed in place before
+                        fn.versions = tuple(q._version for q in parents)
                         break
         if state.anomaly:
             fn.created_at = user_frame()
@@ -101,14 +101,14 @@ class Function:
 
     def check_versions(self, out: Tensor) -> None:
         """Refuse to backward if a tensor this op saved was changed in place since forward."""
-        if self.saves_output and out._version_counter[0]:
+        if self.saves_output and out._version:
             raise RuntimeError(f"{self.name}: its output (shape {tuple(out.shape)}) was modified in place "
                                "after the op saved it for backward; the gradient would be wrong. Use an "
                                "out-of-place op, or .clone() before modifying")
         if self.saves_inputs:
             expected = self.versions or (0,) * len(self.parents)
             for i, (p, v) in enumerate(zip(self.parents, expected)):
-                if p._version_counter[0] != v:
+                if p._version != v:
                     raise RuntimeError(
                         f"{self.name}: input {i} (shape {tuple(p.shape)}) was modified in place after "
                         f"the op saved it for backward (version {v} -> {p._version}); the gradient "

@@ -5,7 +5,7 @@ Thin by design: every method is one call into a primitive op (``ops.py``) or a c
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -74,8 +74,10 @@ class Tensor:
         self.grad: Optional[Tensor] = None
         self.requires_grad = bool(requires_grad)
         self._ctx = None
-        self._hooks: Dict[int, Callable] = {}
-        self._version_counter = [0]  # shared with views of this tensor (see ops.Function.is_view)
+        self._hooks: Optional[Dict[int, Callable]] = None  # made by register_hook
+        # [count of in-place changes], shared with views of this tensor (ops.Function.is_view);
+        # None until first needed, which reads as 0: most tensors are never changed in place
+        self._version_counter: Optional[List[int]] = None
         self.name: Optional[str] = None
 
     @classmethod
@@ -83,7 +85,7 @@ class Tensor:
         """Wrap an array an op produced, skipping __init__'s conversions (the hot path)."""
         t = object.__new__(cls)
         t.data, t.grad, t.requires_grad, t._ctx, t._hooks, t._version_counter, t.name = \
-            data, None, requires_grad, None, {}, [0], None
+            data, None, requires_grad, None, None, None, None
         return t
 
     # ---------------------------------------------------------------- array facts
@@ -210,6 +212,8 @@ class Tensor:
         """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor replaces it."""
         if not self.requires_grad:
             raise RuntimeError("register_hook: cannot register a hook on a tensor that doesn't require grad")
+        if self._hooks is None:
+            self._hooks = {}
         key = max(self._hooks, default=-1) + 1
         self._hooks[key] = hook
         return RemovableHandle(self._hooks, key)
@@ -219,14 +223,21 @@ class Tensor:
     def _version(self) -> int:
         """How many times this tensor's memory was changed in place (shared by a tensor and its views,
         so a change through either is seen by every op that saved the other)."""
-        return self._version_counter[0]
+        counter = self._version_counter
+        return counter[0] if counter else 0
 
     @_version.setter
     def _version(self, value: int) -> None:
-        self._version_counter[0] = value
+        self._shared_version_counter()[0] = value
+
+    def _shared_version_counter(self) -> List[int]:
+        """The version counter, created on first use, for a view to share."""
+        if self._version_counter is None:
+            self._version_counter = [0]
+        return self._version_counter
 
     def _modified(self) -> "Tensor":
-        self._version_counter[0] += 1
+        self._shared_version_counter()[0] += 1
         return self
 
     def _check_inplace(self, op: str) -> None:
