@@ -1,8 +1,18 @@
 """tinygrad_cnn: a small, readable numpy autograd engine for learning backprop in CNNs."""
+from typing import Any
+
 from .autograd import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .errors import CheckpointError, DTypeError, ShapeError, TinygradError
 from .tensor import Tensor, manual_seed
 
-__all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly", "manual_seed",
-           "TinygradError", "ShapeError", "DTypeError", "CheckpointError"]
+
+def where(condition: Any, a: Any, b: Any) -> Tensor:
+    """``a`` where ``condition`` holds, else ``b`` (as ``torch.where(cond, a, b)``); differentiable in a and b."""
+    return Tensor.select(condition, a, b)
+
+
+from . import functional, nn, optim  # noqa: E402  (built on Tensor)
+
+__all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly", "manual_seed", "where",
+           "nn", "optim", "functional", "TinygradError", "ShapeError", "DTypeError", "CheckpointError"]
 __version__ = "0.1.0"
