@@ -127,7 +127,11 @@ def test_verbose_zero_is_silent_and_evaluate_without_metrics_returns_the_loss(di
     model = small_cnn(seed=2)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     model.fit(x[:64], y[:64], epochs=1, verbose=0)
-    assert capsys.readouterr().out == ""
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    pytest.importorskip("tqdm")
+    model.fit(x[:64], y[:64], epochs=1, verbose=1)            # a tqdm bar per epoch, left on screen
+    assert "Epoch 1/1" in capsys.readouterr().err
     assert isinstance(model.evaluate(x[:64], y[:64]), float)
 
 
@@ -226,8 +230,11 @@ def test_conv_and_dense_match_pytorch_with_the_same_weights(padding, strides):
     kernel, bias, dense_kernel, dense_bias = model.get_weights()
     x = np.random.default_rng(0).standard_normal((2, 8, 7, 3))
     tx = torch.tensor(x.transpose(0, 3, 1, 2))
-    conv = model.layers[0]
-    left, right, top, bottom = conv._pads                 # TensorFlow's 'same': the odd pixel bottom/right
+    pads = []
+    for size, stride in zip((8, 7), strides):              # TensorFlow's 'same': the odd pixel bottom/right
+        total = max((math.ceil(size / stride) - 1) * stride + 3 - size, 0) if padding == "same" else 0
+        pads += [total // 2, total - total // 2]
+    (top, bottom), (left, right) = pads[:2], pads[2:]
     tconv = torch.nn.functional.conv2d(torch.nn.functional.pad(tx, (left, right, top, bottom)),
                                        torch.tensor(kernel.transpose(3, 2, 0, 1)), torch.tensor(bias), strides)
     flat = tconv.permute(0, 2, 3, 1).reshape(2, -1)           # Keras flattens (H, W, C)
@@ -316,6 +323,8 @@ def test_first_layer_without_input_shape_cannot_be_summarised():
         model.count_params()
     model.build((None, 8, 8, 1))                               # as Keras: build() or data builds it
     assert model.count_params() == 3 * 3 * 32 + 32
+    unbuilt = Sequential([Dense(3)])
+    assert unbuilt.predict(np.ones((2, 5))).shape == (2, 3) and unbuilt.count_params() == 18
 
 
 def test_categorical_loss_with_integer_labels_names_both_shapes(digits):
