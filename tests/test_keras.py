@@ -406,3 +406,19 @@ def test_set_weights_with_the_wrong_shape_names_layer_and_shapes():
         model.set_weights(weights)
     with pytest.raises(ValueError, match=r"has 4 weight arrays, got 3"):
         model.set_weights(weights[:3])
+
+
+def test_per_pixel_softmax_loss_and_custom_loss():
+    model = Sequential([Conv2D(4, 3, padding="same", activation="relu", input_shape=(5, 5, 2)),
+                        Conv2D(3, 1, activation="softmax")], seed=0, dtype="float64")
+    x = np.random.default_rng(0).random((4, 5, 5, 2))
+    y = np.random.default_rng(1).integers(0, 3, (4, 5, 5))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["acc"])
+    loss, accuracy = model.evaluate(x, y)
+    probs = model.predict(x)
+    picked = np.take_along_axis(probs, y[..., None], axis=-1)
+    assert loss == pytest.approx(-np.log(picked).mean(), rel=1e-10)
+    assert accuracy == pytest.approx(np.mean(probs.argmax(-1) == y))
+    model.compile(optimizer="sgd", loss=lambda y_true, y_pred: ((y_pred - y_true) ** 2).sum(axis=-1))
+    onehot = to_categorical(y, 3)
+    assert model.evaluate(x, onehot) == pytest.approx(((probs - onehot) ** 2).sum(-1).mean(), rel=1e-10)
