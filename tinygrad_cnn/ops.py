@@ -257,7 +257,7 @@ class Abs(Function):
 class ReLU(Function):
     name, rule = "relu", "relu: dx = g·[x > 0]"
     def forward(self, x): return np.maximum(x, 0)
-    def backward(self, g, out): return g * const(self.parents[0].data > 0, g.dtype)
+    def backward(self, g, out): return g * const(self.parents[0].data > 0)  # bool mask, no float copy
 
 
 class Sigmoid(Function):
@@ -349,10 +349,10 @@ class Max(Function):
         self.saved = best
         return best if keepdims else best.reshape([s for i, s in enumerate(x.shape) if i not in self.axes])
     def backward(self, g, out):
-        x = self.parents[0].data
-        is_best = x == self.saved
-        share = is_best / is_best.sum(axis=self.axes, keepdims=True)
-        return g.reshape(_keepdims_shape(self.input_shape, self.axes)) * const(share, g.dtype)
+        is_best = self.parents[0].data == self.saved
+        ties = is_best.sum(axis=self.axes, keepdims=True, dtype=g.dtype)   # small: the reduced shape
+        share = g.reshape(_keepdims_shape(self.input_shape, self.axes)) / const(ties)
+        return share * const(is_best)   # a bool mask: numpy multiplies it without a float copy
 
 
 class Min(Max):
