@@ -190,12 +190,19 @@ def conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Int
 
     if any(p for side in pads for p in side):
         x = x.pad(((0, 0), (0, 0)) + pads)
-    windows = x.reshape(n, groups, group_channels, *padded).windows((kh, kw), stride, dilation)
-    oh, ow = windows.shape[3], windows.shape[4]
     patch_size = group_channels * kh * kw
-    # (N, G, Cg, OH, OW, KH, KW) -> (G, Cg, KH, KW, N, OH, OW): the only copy of the input (im2col)
-    columns = windows.permute(1, 2, 5, 6, 0, 3, 4).reshape(groups, patch_size, n * oh * ow)
-    out = weight.reshape(groups, out_channels // groups, patch_size) @ columns    # (G, O/G, N·OH·OW)
+    if groups == 1:  # the common case: one plain 2-D matrix product (faster in BLAS than a batch of 1)
+        windows = x.windows((kh, kw), stride, dilation)                     # (N, C, OH, OW, KH, KW)
+        oh, ow = windows.shape[2], windows.shape[3]
+        # (N, C, OH, OW, KH, KW) -> (C, KH, KW, N, OH, OW): the only copy of the input (im2col)
+        columns = windows.permute(1, 4, 5, 0, 2, 3).reshape(patch_size, n * oh * ow)
+        out = weight.reshape(out_channels, patch_size) @ columns               # (O, N·OH·OW)
+    else:
+        windows = x.reshape(n, groups, group_channels, *padded).windows((kh, kw), stride, dilation)
+        oh, ow = windows.shape[3], windows.shape[4]
+        # (N, G, Cg, OH, OW, KH, KW) -> (G, Cg, KH, KW, N, OH, OW)
+        columns = windows.permute(1, 2, 5, 6, 0, 3, 4).reshape(groups, patch_size, n * oh * ow)
+        out = weight.reshape(groups, out_channels // groups, patch_size) @ columns  # (G, O/G, N·OH·OW)
     out = out.reshape(out_channels, n, oh, ow).permute(1, 0, 2, 3)
     if bias is not None:
         out = out + bias.reshape(1, out_channels, 1, 1)

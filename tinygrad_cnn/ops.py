@@ -534,7 +534,12 @@ class MatMul(Function):
     def backward(self, g, out):
         a, b = self.parents
         da = g @ b.transpose(-1, -2) if a.requires_grad else None
-        db = a.transpose(-1, -2) @ g if b.requires_grad else None
+        if not b.requires_grad:
+            db = None
+        elif b.data.ndim == 2 and b.data.flags.f_contiguous and not b.data.flags.c_contiguous:
+            db = (g.transpose(-1, -2) @ a).transpose(-1, -2)  # = aᵀ @ g, laid out like b (b = weight.T),
+        else:                                                  # so the weight's gradient is contiguous
+            db = a.transpose(-1, -2) @ g
         return da, db
 
 
