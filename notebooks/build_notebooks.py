@@ -21,7 +21,7 @@ import sys
 import tempfile
 import textwrap
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import nbformat
 
@@ -135,8 +135,21 @@ AUTOGRAD_BASICS: List[Cell] = [
         that processes $e = a \\cdot b$:
     """),
     code("""
+        from tinygrad_cnn.viz import describe_step
+
         mul_e = next(s for s in steps if s.tensor is e)
+        print(describe_step(mul_e))
         draw_graph(L, step=mul_e, rankdir="LR")
+    """),
+    md("""
+        In a live notebook, `tinygrad_cnn.viz.step_through(L)` puts all the steps behind a slider
+        (it needs `ipywidgets`), and `viz.step_frames(L)` returns the list of pictures, one per
+        step, for saving or for an animation:
+
+        ```python
+        from tinygrad_cnn.viz import step_through
+        step_through(L)          # a fresh L: it runs backward itself, one step per slider position
+        ```
     """),
     md("""
         ## Checking every local derivative with finite differences
@@ -645,7 +658,9 @@ CONV_BACKPROP: List[Cell] = [
         bias = t64(rng.standard_normal(1), requires_grad=True)
         x.name = "x"
         out = F.conv2d(x, w, bias, padding=1)
-        loss = (out * t64(rng.standard_normal(out.shape))).sum()
+        G = t64(rng.standard_normal(out.shape))
+        G.name = "G"  # L = sum(out * G), so dL/dout = G
+        loss = (out * G).sum()
         loss.backward()
         draw_graph(loss, params={"weight": w, "bias": bias})
     """),
@@ -1288,11 +1303,33 @@ def build(cells: Sequence[Cell]) -> nbformat.NotebookNode:
     return nb
 
 
+def kernel_manager() -> "Any":
+    """A manager for a ``python3`` kernel that runs on this very interpreter (``sys.executable``).
+
+    The installed ``python3`` kernelspec may point at another Python (a user-wide one, say); the
+    notebooks must run against the environment that has this checkout's ``tinygrad_cnn``.
+    """
+    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+
+    class ThisInterpreter(KernelSpecManager):
+        def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+            return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                              name="python3", display_name="Python 3 (ipykernel)", language="python")
+
+    return AsyncKernelManager(kernel_name="python3", kernel_spec_manager=ThisInterpreter())
+
+
 def execute(nb: nbformat.NotebookNode, cwd: str = NOTEBOOK_DIR, timeout: int = CELL_TIMEOUT_S) -> float:
-    """Run ``nb`` top to bottom in a fresh python3 kernel (outputs stored in place); returns seconds."""
+    """Run ``nb`` top to bottom in a fresh python3 kernel on this interpreter, with ``cwd`` as the
+    working directory and at most ``timeout`` seconds per cell; outputs are stored in ``nb``.
+
+    Returns the wall time in seconds. Raises ``nbclient.exceptions.CellExecutionError`` (naming the
+    cell and the exception) if a cell fails.
+    """
     from nbclient import NotebookClient
 
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+    client = NotebookClient(nb, km=kernel_manager(), timeout=timeout, kernel_name="python3", record_timing=False,
                             resources={"metadata": {"path": cwd}})
     start = time.perf_counter()
     client.execute()

@@ -42,17 +42,15 @@ def test_there_are_notebooks():
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs_without_error_in_under_a_minute(name, monkeypatch):
-    from nbclient import NotebookClient
-
     monkeypatch.setenv("MPLBACKEND", "Agg")  # never open a window; the notebooks use the inline backend
+    builder = load_builder()
     nb = read(name)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", record_timing=False,
-                            resources={"metadata": {"path": NOTEBOOK_DIR}})
     start = time.perf_counter()
-    client.execute()  # raises CellExecutionError naming the cell and the exception if a cell fails
+    # a python3 kernel on this interpreter, cwd notebooks/; raises CellExecutionError naming the failing cell
+    builder.execute(nb, cwd=NOTEBOOK_DIR, timeout=CELL_TIMEOUT_S)
     seconds = time.perf_counter() - start
     assert seconds < MAX_SECONDS, f"{name} took {seconds:.1f} s to run (limit {MAX_SECONDS:.0f} s)"
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
@@ -86,6 +84,24 @@ def test_generator_makes_exactly_the_committed_notebooks():
 def test_each_notebook_asserts_its_claims_in_code(name):
     sources = [c.source for c in read(name).cells if c.cell_type == "code"]
     assert sum(source.count("assert ") for source in sources) >= 3, f"{name} checks too little in code"
+
+
+def test_a_failing_cell_fails_the_run():
+    from nbclient.exceptions import CellExecutionError
+
+    builder = load_builder()
+    nb = builder.build([builder.code("x = 1"), builder.code("assert x == 2, 'the claim does not hold'")])
+    with pytest.raises(CellExecutionError, match="the claim does not hold"):
+        builder.execute(nb, timeout=CELL_TIMEOUT_S)
+
+
+def test_kernel_runs_on_this_interpreter():
+    import sys
+
+    builder = load_builder()
+    nb = builder.build([builder.code("import sys; print(sys.executable)")])
+    builder.execute(nb, timeout=CELL_TIMEOUT_S)
+    assert nb.cells[0].outputs[0].text.strip() == sys.executable
 
 
 def test_build_rejects_an_unknown_cell_kind():
