@@ -1,6 +1,10 @@
 """tinygrad_cnn: a small, readable numpy autograd engine for learning backprop in CNNs."""
 from typing import Any
 
+from .allocator import tune_allocator
+
+tune_allocator()  # reuse freed array memory instead of paying page faults for it (see allocator.py)
+
 from .autograd import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .errors import CheckpointError, DTypeError, ShapeError, TinygradError
 from .tensor import Tensor, manual_seed
