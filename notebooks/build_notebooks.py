@@ -176,7 +176,8 @@ AUTOGRAD_BASICS: List[Cell] = [
                 down = [values[n] - (h if k == i else 0.0) for k, n in enumerate(inputs)]
                 local = (op(*up) - op(*down)) / (2 * h)
                 expected = step.grad.item() * local
-                print(f"d{node.name}/d{name} = {local:+.4f}   sent {sent.item():+.4f} = {step.grad.item():+.1f} x {local:+.4f}")
+                print(f"d{node.name}/d{name} = {local:+.4f}   "
+                      f"sent {sent.item():+.4f} = {step.grad.item():+.1f} x {local:+.4f}")
                 assert np.isclose(sent.item(), expected, atol=1e-6)
     """),
     md("""
@@ -377,8 +378,9 @@ GRADIENT_DESCENT: List[Cell] = [
         plt.show()
     """),
     md("""
-        Plain SGD crawls: its learning rate must stay small because the valley walls are steep
-        ($\\partial f/\\partial y$ is 200× the height), so along the flat floor its steps are tiny.
+        Plain SGD crawls: the valley walls are steep (the curvature across the valley,
+        $\\partial^2 f/\\partial y^2 = 200$, is hundreds of times that along its floor), so a learning
+        rate small enough not to bounce between the walls makes tiny steps along the floor.
         Momentum accumulates speed along the floor; Adam rescales each coordinate. Both reach the
         minimum; plain SGD does not in the same number of steps. Adagrad's very first step has
         length `lr` in every coordinate (the gradient divided by its own size — the green jump),
@@ -523,7 +525,8 @@ MATRIX_GRADIENTS: List[Cell] = [
 
         $\\partial Y_{nj}/\\partial b_j = 1$ for every sample $n$: the bias is shared by the whole
         batch, so its gradient is the **sum** over the batch.
-        $\\partial Y_{nj}/\\partial X_{ni} = W_{ji}$, so $\\partial L/\\partial X_{ni} = \\sum_j G_{nj} W_{ji} = (G W)_{ni}$.
+        $\\partial Y_{nj}/\\partial X_{ni} = W_{ji}$, so
+        $\\partial L/\\partial X_{ni} = \\sum_j G_{nj} W_{ji} = (G W)_{ni}$.
     """),
     code("""
         db = G.sum(axis=0)
@@ -965,7 +968,7 @@ TRAIN_A_CNN: List[Cell] = [
     """),
     md("""
         Every layer gets a gradient of a healthy size — except the two **conv biases**, whose
-        gradients are about a million times smaller than their weights'. That is no bug: batch
+        gradients are millions of times smaller than their weights'. That is no bug: batch
         norm subtracts the batch mean right after the convolution, so adding a constant bias
         changes nothing downstream and its true gradient is exactly zero (what is left is float32
         rounding). This is why a convolution followed by batch norm is usually built with
