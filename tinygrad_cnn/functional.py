@@ -250,7 +250,7 @@ def max_pool2d(x: Tensor, kernel_size: IntPair, stride: Optional[IntPair] = None
     shares the gradient evenly among them, while PyTorch gives it all to one (the first) of them.
     """
     kernel, stride, padding, dilation = _pool_args("max_pool2d", x, kernel_size, stride, padding, dilation)
-    return _window_stack(pad2d(x, padding, value=-np.inf), kernel, stride, dilation).max(axis=-3)
+    return pad2d(x, padding, value=-np.inf).windows(kernel, stride, dilation).max(axis=(-2, -1))
 
 
 def avg_pool2d(x: Tensor, kernel_size: IntPair, stride: Optional[IntPair] = None, padding: IntPair = 0,

@@ -337,27 +337,72 @@ class Sum(Function):
         return g.reshape(_keepdims_shape(self.input_shape, self.axes)).expand(*self.input_shape)
 
 
+def _trailing_taps(shape: Tuple[int, ...], axes: Tuple[int, ...]) -> Optional[list]:
+    """The index of every element along ``axes`` when they are a few trailing axes of a large array
+    (a window view's (KH, KW)), else None. numpy reduces such tiny, strided axes ~10x slower than
+    it combines whole slabs, so Max loops over these taps instead."""
+    k = len(axes)
+    if not 0 < k < len(shape) or axes != tuple(range(len(shape) - k, len(shape))):
+        return None
+    taps = int(np.prod(shape[-k:]))
+    if taps > 64 or int(np.prod(shape[:-k])) < 1024:
+        return None
+    return [(Ellipsis,) + t for t in np.ndindex(*shape[-k:])]
+
+
+def _cache_chunks(x: np.ndarray, budget: int = 1 << 20) -> list:
+    """Slices of x's first axis of about ``budget`` bytes each: looping over kernel taps re-reads a
+    chunk once per tap, which is cheap while the chunk stays in the CPU cache."""
+    step = max(1, budget // max(1, x[:1].nbytes)) if x.shape[0] else 1
+    return [slice(i, i + step) for i in range(0, x.shape[0], step)]
+
+
 class Max(Function):
     name, rule = "max", "max: dx = g where x is the max (shared evenly among ties), else 0"
     pick = staticmethod(np.max)
+    combine = staticmethod(np.maximum)
     def forward(self, x, axis=None, keepdims=False):
         if x.size == 0:
             raise ShapeError(f"{self.name}: cannot reduce an empty tensor of shape {x.shape}")
         self.axes = normalize_axes(self.name, axis, x.ndim)
         self.input_shape = x.shape
-        best = self.pick(x, axis=self.axes, keepdims=True)
+        self.taps = _trailing_taps(x.shape, self.axes)
+        if self.taps is None:
+            best = self.pick(x, axis=self.axes, keepdims=True)
+        else:  # pooling: combine one (N, C, OH, OW) slab per kernel tap, a cache-sized chunk at a time
+            best = np.empty(x.shape[:-len(self.axes)], dtype=x.dtype)
+            for rows in _cache_chunks(x):
+                chunk, into = x[rows], best[rows]
+                np.copyto(into, chunk[self.taps[0]])
+                for tap in self.taps[1:]:
+                    self.combine(into, chunk[tap], out=into)
+            best = best.reshape(_keepdims_shape(x.shape, self.axes))
         self.saved = best
         return best if keepdims else best.reshape([s for i, s in enumerate(x.shape) if i not in self.axes])
     def backward(self, g, out):
-        is_best = self.parents[0].data == self.saved
-        ties = is_best.sum(axis=self.axes, keepdims=True, dtype=g.dtype)   # small: the reduced shape
-        share = g.reshape(_keepdims_shape(self.input_shape, self.axes)) / const(ties)
-        return share * const(is_best)   # a bool mask: numpy multiplies it without a float copy
+        x = self.parents[0].data
+        if self.taps is None:
+            is_best = x == self.saved
+            ties = is_best.sum(axis=self.axes, keepdims=True, dtype=g.dtype)   # small: the reduced shape
+            share = g.reshape(_keepdims_shape(self.input_shape, self.axes)) / const(ties)
+            return share * const(is_best)   # a bool mask: numpy multiplies it without a float copy
+        # pooling: one mask slab per tap, taps first, so the fold in windows' backward reads slabs
+        lead = x.shape[:-len(self.axes)]
+        best = self.saved.reshape(lead)
+        masks = np.empty((len(self.taps),) + lead, dtype=bool)
+        for rows in _cache_chunks(x):
+            for t, tap in enumerate(self.taps):
+                np.equal(x[rows][tap], best[rows], out=masks[t][rows])
+        share = g.reshape(1, *lead) / const(masks.sum(axis=0, keepdims=True, dtype=g.dtype))
+        taps_first = (share * const(masks)).reshape(*x.shape[len(lead):], *lead)
+        k = len(self.axes)
+        return taps_first.permute(*range(k, x.ndim), *range(k))   # back to x's axes (a view)
 
 
 class Min(Max):
     name, rule = "min", "min: dx = g where x is the min (shared evenly among ties), else 0"
     pick = staticmethod(np.min)
+    combine = staticmethod(np.minimum)
 
 
 # ================================ movement =======================================================
