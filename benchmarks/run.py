@@ -63,9 +63,10 @@ def machine_header() -> str:
 
 def peak_memory(engine: str, steps: int) -> Optional[float]:
     """Peak RSS (MiB) of a fresh process running ``steps`` LeNet training steps with ``engine`` alone."""
-    code = (f"import sys; sys.path.insert(0, {HERE!r}); sys.path.insert(0, {ROOT!r}); import workloads, resource; "
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec
+    code = (f"import sys; sys.path.insert(0, {HERE!r}); sys.path.insert(0, {ROOT!r}); import workloads; "
             f"step = workloads.build('lenet', {engine!r}); [step() for _ in range({steps})]; "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+            "print([int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0] / 1024)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if done.returncode != 0:
         print(f"  memory ({engine}) failed: {done.stderr.strip().splitlines()[-1:]}")
