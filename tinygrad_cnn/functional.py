@@ -393,7 +393,6 @@ def _class_indices(op: str, scores: Tensor, target: Array) -> np.ndarray:
     """The target class indices as an int array, checked against the scores' shape and classes."""
     indices = np.asarray(_stat_array(target))
     class_axis = 0 if scores.ndim == 1 else 1
-    classes = scores.shape[class_axis]
     expected = scores.shape[:class_axis] + scores.shape[class_axis + 1:]
     if indices.shape != expected:
         raise ShapeError(f"{op}: target shape {indices.shape} does not fit input shape {tuple(scores.shape)}; "

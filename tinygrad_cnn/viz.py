@@ -28,6 +28,7 @@ import graphviz
 import numpy as np
 
 from .autograd import Step, topological_order
+from .fileio import atomic_write
 from .tensor import Tensor
 
 __all__ = ["draw_graph", "render", "step_frames", "step_through", "describe_step", "plot_grad_flow",
@@ -885,16 +886,8 @@ _INSTALL_HINT = ("install Graphviz's `dot` program: `sudo apt-get install graphv
 
 
 def _write_atomic(path: str, payload: bytes) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            f.write(payload)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
-        raise
+    with atomic_write(path) as f:
+        f.write(payload)
 
 
 def render(digraph: Any, path: Union[str, "os.PathLike[str]"], format: Optional[str] = None) -> str:

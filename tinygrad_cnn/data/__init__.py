@@ -17,7 +17,6 @@ import functools
 import gzip
 import importlib.resources
 import os
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Iterator, Optional, Tuple, Union
@@ -25,6 +24,7 @@ from typing import Iterator, Optional, Tuple, Union
 import numpy as np
 
 from ..errors import DTypeError, ShapeError, TinygradError
+from ..fileio import atomic_write
 
 __all__ = ["DataError", "MissingDataError", "load_digits", "train_test_split", "read_idx", "write_idx",
            "load_mnist", "DataLoader"]
@@ -219,18 +219,8 @@ def write_idx(path: PathLike, array: np.ndarray) -> None:
 
 def _write_atomically(path: Path, blob: bytes) -> None:
     """Write to a temporary file in the same folder, then rename it over ``path`` (atomic on POSIX/Windows)."""
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(blob)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
-        raise
+    with atomic_write(path) as f:
+        f.write(blob)
 
 
 _MNIST_PREFIX = {"train": "train", "test": "t10k"}
