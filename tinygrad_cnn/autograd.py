@@ -22,12 +22,14 @@ if TYPE_CHECKING:  # pragma: no cover
 class _State:
     """Process-wide switches read by every op; a plain object so the lookup stays cheap."""
 
-    __slots__ = ("grad_enabled", "anomaly", "module_path")
+    __slots__ = ("grad_enabled", "anomaly", "module_path", "inplace_changes")
 
     def __init__(self) -> None:
         self.grad_enabled = True   # record ops into the graph?
         self.anomaly = False       # check every result for NaN/Inf and remember where ops were built
         self.module_path: Tuple[str, ...] = ()  # the Module whose forward is running (for viz)
+        self.inplace_changes = 0   # in-place changes so far: backward skips the version checks of
+                                   # ops built after the last one (the usual case)
 
 
 state = _State()
@@ -218,7 +220,8 @@ def walk_backward(root: "Tensor", grad: Any = None, retain_graph: bool = False,
                 else:
                     yield None
                 continue
-            ctx.check_versions(node)
+            if ctx.inplace_changes_seen != state.inplace_changes:
+                ctx.check_versions(node)
             if state.anomaly:  # check the op's results below, not each op its formula uses
                 state.anomaly = False
                 try:

@@ -45,6 +45,7 @@ class Function:
     module_path: Tuple[str, ...] = ()  # the Module whose forward built this op (viz clusters)
     versions = None        # the inputs' version counters when saved; None means all were 0
     created_at = None      # where the user built the op (anomaly mode only)
+    inplace_changes_seen = 0  # autograd.state.inplace_changes when the op was built
     saved = None           # an extra array backward needs (freed by release)
 
     @classmethod
@@ -68,6 +69,8 @@ class Function:
             out._ctx = fn
             if state.module_path:
                 fn.module_path = state.module_path
+            if state.inplace_changes:
+                fn.inplace_changes_seen = state.inplace_changes
             if cls.saves_inputs:
                 for p in parents:
                     if p._version_counter and p._version_counter[0]:  # changed in place before

@@ -229,6 +229,7 @@ class Tensor:
     @_version.setter
     def _version(self, value: int) -> None:
         self._shared_version_counter()[0] = value
+        autograd.state.inplace_changes += 1
 
     def _shared_version_counter(self) -> List[int]:
         """The version counter, created on first use, for a view to share."""
@@ -238,6 +239,7 @@ class Tensor:
 
     def _modified(self) -> "Tensor":
         self._shared_version_counter()[0] += 1
+        autograd.state.inplace_changes += 1
         return self
 
     def _check_inplace(self, op: str) -> None:
@@ -585,12 +587,27 @@ def _index_arg(index: Any) -> Any:
     return tuple(one(i) for i in index) if isinstance(index, tuple) else (one(index),)
 
 
+_constants: Dict[Tuple[Any, Any], "Tensor"] = {}
+
+
 def _lift(value: Any, like: Optional[Tensor] = None) -> Tensor:
-    """A Tensor for ``value``: tensors pass through, Python numbers take ``like``'s dtype."""
+    """A Tensor for ``value``: tensors pass through, Python numbers take ``like``'s dtype.
+
+    Number constants (the 2 in ``x * 2``) are made once per value and dtype and shared, read-only:
+    a training loop would otherwise build the same little tensors millions of times.
+    """
     if isinstance(value, Tensor):
         return value
-    if like is not None and isinstance(value, (int, float, bool)):
-        return Tensor._make(np.asarray(value, dtype=like.dtype), False)
+    if like is not None and type(value) in (int, float, bool):
+        key = (value, like.data.dtype)
+        constant = _constants.get(key)
+        if constant is None:
+            if len(_constants) >= 4096:  # many distinct constants (e.g. a schedule): start over
+                _constants.clear()
+            array = np.asarray(value, dtype=like.data.dtype)
+            array.flags.writeable = False
+            constant = _constants[key] = Tensor._make(array, False)
+        return constant
     return Tensor(value)
 
 
