@@ -84,12 +84,15 @@ def run(steps: int, only: Optional[List[str]]) -> str:
         if only and name not in only:
             continue
         per = meta.get("per", 1)
-        results: Dict[str, Tuple[float, float, float]] = {}
-        for engine in ("ours", "torch"):
-            if engine == "torch" and torch is None:
-                continue
+        engines = ["ours"] + (["torch"] if torch is not None else [])
+        # one block per engine, each right after its own warm-up: alternating the two in rounds
+        # measured both slower (each engine's thread pool and caches disturb the other's)
+        samples: Dict[str, List[float]] = {}
+        for engine in engines:
             step = workloads.build(name, engine)
-            times = [t / per for t in time_steps(step, meta.get("steps", steps), meta.get("warmup", 5))]
+            samples[engine] = [t / per for t in time_steps(step, meta.get("steps", steps), meta.get("warmup", 5))]
+        results: Dict[str, Tuple[float, float, float]] = {}
+        for engine, times in samples.items():
             results[engine] = (statistics.median(times), min(times), max(times))
             print(f"{name:>10} {engine:>5}: median {fmt_time(results[engine][0], meta['unit'])}", flush=True)
         ours = results["ours"]
