@@ -254,3 +254,9 @@ def test_second_derivative_through_matmul_max_and_windows_matches_torch():
     ga, gw = torch.autograd.grad(ft(at, wt), (at, wt), create_graph=True)
     (second_w,) = torch.autograd.grad((ga ** 2).sum(), wt)
     np.testing.assert_allclose(w.grad.data, (gw + second_w).detach().numpy(), rtol=1e-9)
+
+
+@requires_torch
+def test_matmul_with_a_long_inner_dimension_matches_torch():  # summed in cache-sized slices
+    compare_with_torch([(6, 9000), (9000, 5)], lambda a, b: a @ b, atol=1e-9, rtol=1e-9)
+    compare_with_torch([(3, 20000), (20000, 4)], lambda a, b: a @ b, dtype=np.float32, atol=1e-3, rtol=1e-4)
