@@ -128,3 +128,26 @@ def test_cli_trains_on_a_small_mnist_folder(tmp_path):
     assert main(["train", "--dataset", "mnist", "--data-dir", str(data), "--model", "lenet", "--epochs", "1",
                  "--no-progress", "--no-graph", "--out", str(tmp_path / "out")]) == 0
     assert os.path.exists(tmp_path / "out" / "checkpoint.npz")
+
+
+def test_killing_the_process_mid_save_never_leaves_a_corrupt_checkpoint(tmp_path):
+    import signal
+    import time
+    path = tmp_path / "checkpoint.npz"
+    writer = (
+        "import sys, numpy as np\n"
+        "from tinygrad_cnn.fileio import save_npz\n"
+        "arrays = {f'w{i}': np.full((256, 256), i, dtype=np.float32) for i in range(40)}\n"
+        "save_npz(sys.argv[1], arrays)\n"
+        "print('first', flush=True)\n"
+        "while True:\n"
+        "    save_npz(sys.argv[1], arrays)\n")
+    proc = subprocess.Popen([sys.executable, "-c", writer, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "first"
+        time.sleep(0.3)          # somewhere inside one of the many saves that follow
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    arrays = read_npz(path)      # the last complete checkpoint: never half a file
+    assert len(arrays) == 40 and float(arrays["w39"][0, 0]) == 39.0
