@@ -260,3 +260,13 @@ def test_second_derivative_through_matmul_max_and_windows_matches_torch():
 def test_matmul_with_a_long_inner_dimension_matches_torch():  # summed in cache-sized slices
     compare_with_torch([(6, 9000), (9000, 5)], lambda a, b: a @ b, atol=1e-9, rtol=1e-9)
     compare_with_torch([(3, 20000), (20000, 4)], lambda a, b: a @ b, dtype=np.float32, atol=1e-3, rtol=1e-4)
+
+
+@requires_torch
+@pytest.mark.parametrize("axes", [(-1,), (-2, -1), (2, 3)])
+def test_max_min_over_small_trailing_axes_of_a_large_tensor(axes):  # the per-tap loop used by pooling
+    x = np.random.default_rng(0).integers(-3, 3, (40, 30, 2, 3)).astype(np.float64)  # many ties
+    compare_with_torch(None, lambda t: t.max(axis=axes), lambda t: t.amax(dim=axes), arrays=[x])
+    compare_with_torch(None, lambda t: t.min(axis=axes, keepdims=True),
+                       lambda t: t.amin(dim=axes, keepdim=True), arrays=[x])
+    check_gradients(None, lambda t: t.max(axis=axes), arrays=[np.random.default_rng(1).standard_normal((40, 30, 2, 3))])
