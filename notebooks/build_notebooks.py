@@ -653,7 +653,10 @@ CONV_BACKPROP: List[Cell] = [
 
         One image (1 channel, 5×5), one 3×3 kernel, padding 1. The graph shows the primitives:
         `pad`, the `windows` view (every 3×3 patch), a `permute`/`reshape` into a patch matrix
-        ("im2col"), the `matmul` with the kernel, and the bias `add`.
+        ("im2col"), the `matmul` with the kernel, and the bias `add`. (For small images whose
+        input gradient is needed, `conv2d` also moves the batch axis innermost first — the first
+        `permute` — and stores the result back in the usual layout — `contiguous`. That changes
+        only the memory layout, for speed; the values and gradients are the same.)
     """),
     code("""
         x = t64(rng.standard_normal((1, 1, 5, 5)), requires_grad=True)

@@ -9,6 +9,7 @@ import pytest
 import tinygrad_cnn.functional as F
 from tinygrad_cnn import ShapeError, Tensor
 from helpers import check_gradients, compare_with_torch, torch
+from tinygrad_cnn.autograd import topological_order
 
 if torch is not None:
     import torch.nn.functional as TF
@@ -291,3 +292,16 @@ def test_pooling_bad_hyperparameters(kw, error, message):
 def test_avg_pool2d_bad_divisor():
     with pytest.raises(ValueError, match=r"avg_pool2d: divisor_override must be a positive int, got 0"):
         F.avg_pool2d(Tensor.zeros(1, 1, 4, 4), 2, divisor_override=0)
+
+
+@pytest.mark.parametrize("width,layout", [(9, "batch innermost"), (40, "NCHW")])
+@pytest.mark.parametrize("stride,dilation,padding", [(1, 1, 1), (2, 2, (2, 0))])
+def test_conv2d_both_memory_layouts_match_torch(width, layout, stride, dilation, padding):
+    # small images with an input gradient run in the (C, H, W, N) layout, the rest in NCHW
+    kw = dict(stride=stride, padding=padding, dilation=dilation)
+    compare_with_torch([(3, 4, 11, width), (5, 4, 3, 3), (5,)], lambda x, w, b: F.conv2d(x, w, b, **kw),
+                       lambda x, w, b: TF.conv2d(x, w, b, **kw))
+    x = Tensor(np.ones((3, 4, 11, width)), requires_grad=True)
+    graph = topological_order(F.conv2d(x, Tensor(np.ones((5, 4, 3, 3))), **kw))
+    ops = {t.grad_fn.name for t in graph if t.grad_fn}
+    assert ("contiguous" in ops) == (layout == "batch innermost")

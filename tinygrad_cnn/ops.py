@@ -447,6 +447,14 @@ class Expand(Function):
     def backward(self, g, out): return unbroadcast(g, self.parents[0].shape)
 
 
+class Contiguous(Function):
+    """The same values laid out row-major (C order) in memory: a copy if they were not. Values and
+    gradient pass through unchanged; only speed depends on layout."""
+    name, rule, saves_inputs = "contiguous", "contiguous: dx = g (a copy changes the layout, not the values)", False
+    def forward(self, x): return np.ascontiguousarray(x)
+    def backward(self, g, out): return g
+
+
 class Pad(Function):
     name, rule, saves_inputs = "pad", "pad: dx = g with the padding sliced off", False
     def forward(self, x, pad_width, value=0.0):
@@ -533,49 +541,61 @@ def window_geometry(op: str, height: int, width: int, kernel: Tuple[int, int], s
     return (height - span_h) // stride[0] + 1, (width - span_w) // stride[1] + 1
 
 
+def _window_axes(op: str, ndim: int, axes: Tuple[int, int]) -> Tuple[int, int]:
+    ah, aw = (int(a) % ndim for a in axes) if ndim >= 2 else (0, 0)
+    if ndim < 2 or not ah < aw:
+        raise ShapeError(f"{op}: axes {tuple(axes)} must name two different axes, in order, of a tensor "
+                         f"with {ndim} dimensions")
+    return ah, aw
+
+
 class Windows(Function):
-    """Every kernel-sized window of the last two axes, as a strided view (no copy): the heart of
-    conv and pooling. Overlapping windows share input pixels; backward adds their gradients."""
+    """Every kernel-sized window over two axes (the last two by default), as a strided view (no
+    copy): the heart of conv and pooling. The two axes become (OH, OW) and the window's (KH, KW)
+    are appended. Overlapping windows share input pixels; backward adds their gradients."""
     is_view = True
     name, rule, saves_inputs = "windows", "windows: dx = sum of g over every window that saw x (fold)", False
-    def forward(self, x, kernel, stride=(1, 1), dilation=(1, 1)):
-        *lead, h, w = x.shape
-        oh, ow = window_geometry("windows", h, w, kernel, stride, dilation)
-        self.input_shape, self.kernel, self.stride, self.dilation = x.shape, kernel, stride, dilation
-        *lead_strides, s_h, s_w = x.strides
-        return as_strided(x, (*lead, oh, ow, *kernel),
-                          (*lead_strides, s_h * stride[0], s_w * stride[1], s_h * dilation[0], s_w * dilation[1]),
+    def forward(self, x, kernel, stride=(1, 1), dilation=(1, 1), axes=(-2, -1)):
+        ah, aw = _window_axes("windows", x.ndim, axes)
+        oh, ow = window_geometry("windows", x.shape[ah], x.shape[aw], kernel, stride, dilation)
+        self.input_shape, self.kernel, self.stride, self.dilation, self.axes = x.shape, kernel, stride, dilation, (ah, aw)
+        shape, strides = list(x.shape), list(x.strides)
+        shape[ah], shape[aw] = oh, ow
+        strides[ah], strides[aw] = x.strides[ah] * stride[0], x.strides[aw] * stride[1]
+        return as_strided(x, (*shape, *kernel), (*strides, x.strides[ah] * dilation[0], x.strides[aw] * dilation[1]),
                           writeable=False)
     def backward(self, g, out):
         return FoldWindows.apply(g, shape=self.input_shape, kernel=self.kernel, stride=self.stride,
-                                 dilation=self.dilation)
+                                 dilation=self.dilation, axes=self.axes)
 
 
 class FoldWindows(Function):
     """The adjoint of ``Windows``: add each window's values back at the pixels it covers."""
     name, rule, saves_inputs = "fold_windows", "fold_windows: dg = windows(dout) (the adjoint of windows)", False
-    def forward(self, g, shape, kernel, stride=(1, 1), dilation=(1, 1)):
-        self.kernel, self.stride, self.dilation = kernel, stride, dilation
-        oh, ow = g.shape[-4], g.shape[-3]
+    def forward(self, g, shape, kernel, stride=(1, 1), dilation=(1, 1), axes=(-2, -1)):
+        ah, aw = _window_axes("fold_windows", len(shape), axes)
+        self.kernel, self.stride, self.dilation, self.axes = kernel, stride, dilation, (ah, aw)
+        oh, ow = g.shape[ah], g.shape[aw]
         span = (dilation[0] * (kernel[0] - 1) + 1, dilation[1] * (kernel[1] - 1) + 1)
         overlap = stride[0] < span[0] or stride[1] < span[1]
-        tiles_exactly = stride == kernel and dilation == (1, 1) and shape[-2:] == (oh * kernel[0], ow * kernel[1])
+        tiles_exactly = stride == kernel and dilation == (1, 1) and (shape[ah], shape[aw]) == (oh * kernel[0], ow * kernel[1])
         # without overlap each pixel gets at most one value: assign instead of add, and skip the
         # zero fill when the windows cover every pixel (2x2 pooling): ~1.6x faster
         out = np.empty(shape, dtype=g.dtype) if tiles_exactly else np.zeros(shape, dtype=g.dtype)
+        where = [slice(None)] * len(shape)
         for i in range(kernel[0]):
             top = i * dilation[0]
-            rows = slice(top, top + stride[0] * (oh - 1) + 1, stride[0])
+            where[ah] = slice(top, top + stride[0] * (oh - 1) + 1, stride[0])
             for j in range(kernel[1]):
                 left = j * dilation[1]
-                cols = slice(left, left + stride[1] * (ow - 1) + 1, stride[1])
+                where[aw] = slice(left, left + stride[1] * (ow - 1) + 1, stride[1])
                 if overlap:
-                    out[..., rows, cols] += g[..., i, j]
+                    out[tuple(where)] += g[..., i, j]
                 else:
-                    out[..., rows, cols] = g[..., i, j]
+                    out[tuple(where)] = g[..., i, j]
         return out
     def backward(self, gg, out):
-        return Windows.apply(gg, kernel=self.kernel, stride=self.stride, dilation=self.dilation)
+        return Windows.apply(gg, kernel=self.kernel, stride=self.stride, dilation=self.dilation, axes=self.axes)
 
 
 # ================================ matmul =========================================================
@@ -630,7 +650,7 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 
 
 PRIMITIVES = [Add, Sub, Mul, Div, Pow, Maximum, Minimum, Neg, Exp, Log, Sqrt, Abs, ReLU, Sigmoid, Tanh,
-              Clip, Where, Cast, Sum, Max, Min, Reshape, Permute, Expand, Pad, GetItem, ScatterAdd, Cat,
+              Clip, Where, Cast, Sum, Max, Min, Reshape, Permute, Expand, Contiguous, Pad, GetItem, ScatterAdd, Cat,
               Stack, Windows, FoldWindows, MatMul]
 
 

@@ -560,6 +560,10 @@ class Tensor:
         axis = axis % (self.ndim + 1)
         return self.reshape(*self.shape[:axis], 1, *self.shape[axis:])
 
+    def contiguous(self) -> "Tensor":
+        """The same values stored row-major in memory (copied only if they were not)."""
+        return self if self.data.flags.c_contiguous else ops.Contiguous.apply(self)
+
     def pad(self, pad_width: Sequence[Tuple[int, int]], value: float = 0.0) -> "Tensor":
         """Pad with ``value``: one (before, after) pair per dimension, as ``np.pad``."""
         pad_width = tuple((int(a), int(b)) for a, b in pad_width)
@@ -569,9 +573,11 @@ class Tensor:
         return ops.GetItem.apply(self, index=_index_arg(index))
 
     def windows(self, kernel: Tuple[int, int], stride: Tuple[int, int] = (1, 1),
-                dilation: Tuple[int, int] = (1, 1)) -> "Tensor":
-        """Every window over the last two axes: (..., H, W) -> (..., OH, OW, KH, KW), a strided view."""
-        return ops.Windows.apply(self, kernel=tuple(kernel), stride=tuple(stride), dilation=tuple(dilation))
+                dilation: Tuple[int, int] = (1, 1), axes: Tuple[int, int] = (-2, -1)) -> "Tensor":
+        """Every window over two axes (the last two by default), a strided view:
+        (..., H, W) -> (..., OH, OW, KH, KW); with ``axes=(1, 2)``, (C, H, W, N) -> (C, OH, OW, N, KH, KW)."""
+        return ops.Windows.apply(self, kernel=tuple(kernel), stride=tuple(stride), dilation=tuple(dilation),
+                                 axes=tuple(axes))
 
 
 def _index_arg(index: Any) -> Any:
