@@ -270,3 +270,22 @@ def test_max_min_over_small_trailing_axes_of_a_large_tensor(axes):  # the per-ta
     compare_with_torch(None, lambda t: t.min(axis=axes, keepdims=True),
                        lambda t: t.amin(dim=axes, keepdim=True), arrays=[x])
     check_gradients(None, lambda t: t.max(axis=axes), arrays=[np.random.default_rng(1).standard_normal((40, 30, 2, 3))])
+
+
+def test_windows_over_middle_axes():  # (C, H, W, N) -> (C, OH, OW, N, KH, KW), the layout conv2d uses
+    def theirs(x):
+        h = x.unfold(1, 3, 2)                  # (C, OH, W, N, KH)
+        return h.unfold(2, 2, 1)               # (C, OH, OW, N, KH, KW)
+    both([(2, 7, 5, 3)], lambda x: x.windows((3, 2), (2, 1), axes=(1, 2)), theirs)
+
+
+def test_windows_axes_must_be_two_ordered_axes():
+    with pytest.raises(ValueError, match=r"windows: axes \(2, 1\) must name two different axes, in order"):
+        Tensor.ones(2, 3, 4).windows((2, 2), axes=(2, 1))
+
+
+def test_contiguous_copies_a_permuted_view_and_passes_the_gradient():
+    both([(2, 3, 4)], lambda x: x.permute(2, 0, 1).contiguous() * 2,
+         lambda x: x.permute(2, 0, 1).contiguous() * 2)
+    x = Tensor(np.ones((2, 3)))
+    assert x.contiguous() is x and x.T.contiguous().data.flags.c_contiguous
