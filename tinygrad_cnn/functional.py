@@ -139,7 +139,9 @@ def conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Int
     The patch matrix keeps (OH, OW) innermost: copying the window view into it then reads whole
     image rows, and the gradient coming back splits into contiguous (OH, OW) slabs per kernel tap,
     which is what the fold in ``windows``' backward adds fastest. One large matrix product per
-    group beats N small ones.
+    group beats N small ones. Small images whose input gradient is needed run the same steps with
+    the batch as the innermost axis instead (see ``_conv2d_batch_innermost``): only the memory
+    layout differs, for speed.
 
     ``stride``/``dilation``: int or (h, w), >= 1. ``padding``: int, (h, w), 'valid' (no padding) or
     'same' (output size = input size; stride 1 only; odd extra padding goes bottom/right, as PyTorch).

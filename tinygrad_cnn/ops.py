@@ -38,6 +38,12 @@ class Function:
     is_view = False        # the output is a numpy view of the first input: they share a version counter
 
     parents: Tuple[Tensor, ...]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__doc__ is None:  # help(ops.Mul) shows the op's rule, stated once in ``rule``
+            cls.__doc__ = f"The primitive '{cls.name}'. Its derivative rule, g being the output's gradient: {cls.rule}"
+
     # class-level defaults, so the hot path sets only what differs from them
     released = False       # set by release() after a backward without retain_graph
     out_grad = None        # after backward: the gradient that arrived at the output
