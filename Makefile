@@ -17,7 +17,7 @@ parity: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,parity]'
 
 demo: $(STAMP)
-	$(PY) -m tinygrad_cnn train --dataset digits --model cnn --epochs 10 --out runs/demo
+	$(PY) -m tinygrad_cnn train --dataset digits --model cnn --epochs 12 --out runs/demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -47,7 +47,7 @@ class TrainConfig:
     dataset: str = "digits"
     data_dir: Optional[str] = None
     model: str = "cnn"
-    epochs: int = 10
+    epochs: int = 12
     batch_size: int = 32
     optimizer: str = "momentum"
     lr: Optional[float] = None          # None: a default that works for the optimizer
