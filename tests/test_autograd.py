@@ -265,3 +265,18 @@ def test_inplace_change_of_a_saved_output_is_detected():
         y.add_(1.0)
     with pytest.raises(RuntimeError, match=r"exp: its output \(shape \(2,\)\) was modified in place"):
         y.sum().backward()
+
+
+def test_leaves_never_share_gradient_memory():
+    # add's backward hands the same gradient to both inputs; an in-place change of one leaf's
+    # .grad (as clip_grad_norm_ does) must not change the other's
+    a, b = Tensor([3.0, 1.0], requires_grad=True), Tensor([4.0, 2.0], requires_grad=True)
+    seed = np.ones(2, dtype=np.float32)
+    (a + b).backward(seed)
+    a.grad.mul_(0.5)
+    assert a.grad.tolist() == [0.5, 0.5] and b.grad.tolist() == [1.0, 1.0] and seed.tolist() == [1.0, 1.0]
+    from tinygrad_cnn.optim import clip_grad_norm_
+    c, d = Tensor([3.0], requires_grad=True), Tensor([4.0], requires_grad=True)
+    (c * 1 + d).sum().backward()
+    clip_grad_norm_([c, d], 0.1)
+    np.testing.assert_allclose([c.grad.item(), d.grad.item()], [0.1 / np.sqrt(2)] * 2, rtol=1e-4)

@@ -177,6 +177,11 @@ def _run_hooks(tensor: "Tensor", grad: "Tensor") -> "Tensor":
     return grad
 
 
+def _memory_of(array: np.ndarray) -> np.ndarray:
+    """The array that owns ``array``'s memory (itself, or the base it is a view of)."""
+    return array if array.base is None else array.base
+
+
 def walk_backward(root: "Tensor", grad: Any = None, retain_graph: bool = False,
                   create_graph: bool = False, make_steps: bool = False) -> Iterator[Optional[Step]]:
     """The chain rule over the graph below ``root``; yields a ``Step`` per node if ``make_steps``.
@@ -200,6 +205,9 @@ def walk_backward(root: "Tensor", grad: Any = None, retain_graph: bool = False,
                 "the first time if you need to")
     total = len(order)
     grads = {id(root): seed}
+    # memory already handed out as a leaf's .grad (or the caller's seed): a second leaf gets a copy,
+    # so an in-place change of one gradient (clip_grad_norm_, zero_grad) never reaches another
+    claimed = {id(_memory_of(seed.data))}
     with GradModeContext(create_graph):
         for index, node in enumerate(reversed(order)):
             g = grads.pop(id(node), None)
@@ -211,8 +219,15 @@ def walk_backward(root: "Tensor", grad: Any = None, retain_graph: bool = False,
             if ctx is None:  # a leaf: accumulate into .grad, as PyTorch does
                 if not create_graph:
                     g = g.detach()
-                if node.grad is None:  # own the memory: g may be a read-only broadcast view
-                    node.grad = g if create_graph or g.data.flags.writeable else Tensor._make(g.data.copy(), False)
+                if node.grad is None:
+                    memory = _memory_of(g.data)
+                    if create_graph:
+                        node.grad = g
+                    elif not g.data.flags.writeable or id(memory) in claimed:  # a broadcast view, or shared
+                        node.grad = Tensor._make(g.data.copy(), False)
+                    else:
+                        claimed.add(id(memory))
+                        node.grad = g
                 else:
                     node.grad = node.grad + g if create_graph else Tensor._make(node.grad.data + g.data, False)
                 if make_steps:
