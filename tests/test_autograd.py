@@ -280,3 +280,10 @@ def test_leaves_never_share_gradient_memory():
     (c * 1 + d).sum().backward()
     clip_grad_norm_([c, d], 0.1)
     np.testing.assert_allclose([c.grad.item(), d.grad.item()], [0.1 / np.sqrt(2)] * 2, rtol=1e-4)
+
+
+def test_numbers_next_to_bool_and_integer_tensors_keep_their_value():
+    mask = Tensor([1.0, -1.0]) > 0
+    assert (mask * 2).tolist() == [2.0, 0.0] and (mask + 0.5).tolist() == [1.5, 0.5]
+    counts = Tensor(np.array([1, 2]), dtype=np.int64)
+    assert (counts * 1.5).tolist() == [1.5, 3.0] and (counts + 1).tolist() == [2, 3]

@@ -597,14 +597,15 @@ _constants: Dict[Tuple[Any, Any], "Tensor"] = {}
 
 
 def _lift(value: Any, like: Optional[Tensor] = None) -> Tensor:
-    """A Tensor for ``value``: tensors pass through, Python numbers take ``like``'s dtype.
+    """A Tensor for ``value``: tensors pass through, Python numbers take ``like``'s float dtype
+    (next to a bool or integer tensor they stay float32, so ``mask * 2`` is 2, not True).
 
     Number constants (the 2 in ``x * 2``) are made once per value and dtype and shared, read-only:
     a training loop would otherwise build the same little tensors millions of times.
     """
     if isinstance(value, Tensor):
         return value
-    if like is not None and type(value) in (int, float, bool):
+    if like is not None and type(value) in (int, float, bool) and like.data.dtype.kind == "f":
         key = (value, like.data.dtype)
         constant = _constants.get(key)
         if constant is None:
