@@ -151,3 +151,10 @@ def test_killing_the_process_mid_save_never_leaves_a_corrupt_checkpoint(tmp_path
         proc.wait()
     arrays = read_npz(path)      # the last complete checkpoint: never half a file
     assert len(arrays) == 40 and float(arrays["w39"][0, 0]) == 39.0
+
+
+def test_drawing_the_graph_leaves_the_trained_model_as_checkpointed(tmp_path):
+    model, _ = train(quick(tmp_path, epochs=1, graph=True))   # the graph's forward pass runs batch norm
+    saved = read_npz(tmp_path / "run" / "checkpoint.npz")
+    for key, value in model.state_dict().items():
+        assert np.array_equal(saved[f"model/{key}"], value), key

@@ -32,6 +32,12 @@ def atomic_write(path: PathLike, mode: str = "wb") -> Iterator[IO]:
         raise
 
 
+def write_bytes(path: PathLike, payload: bytes) -> None:
+    """Write ``payload`` to ``path`` atomically (see ``atomic_write``)."""
+    with atomic_write(path) as f:
+        f.write(payload)
+
+
 def save_npz(path: PathLike, arrays: Mapping[str, np.ndarray]) -> None:
     """Write named arrays as an uncompressed ``.npz`` at exactly ``path``, atomically, without pickle."""
     for key, value in arrays.items():

@@ -12,6 +12,7 @@ from typing import Any, Optional, Tuple, Union
 import numpy as np
 
 from .errors import DTypeError, ShapeError
+from .ops import normalize_axes
 from .tensor import Tensor
 
 IntPair = Union[int, Tuple[int, int]]
@@ -21,8 +22,6 @@ Array = Union[Tensor, np.ndarray]
 # ================================ statistics =====================================================
 
 def _count(x: Tensor, axis: Any) -> int:
-    from .ops import normalize_axes
-
     n = 1
     for ax in normalize_axes("mean", axis, x.ndim):
         n *= x.shape[ax]

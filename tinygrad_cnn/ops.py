@@ -129,9 +129,8 @@ class Function:
         if self.saves_inputs:
             for i, p in enumerate(self.parents):
                 kept[f"input{i}"] = p.data
-        saved = getattr(self, "saved", None)
-        if isinstance(saved, np.ndarray):
-            kept["saved"] = saved
+        if isinstance(self.saved, np.ndarray):
+            kept["saved"] = self.saved
         return kept
 
     def __repr__(self) -> str:
@@ -341,7 +340,7 @@ class Sum(Function):
     def forward(self, x, axis=None, keepdims=False):
         self.axes = normalize_axes("sum", axis, x.ndim)
         self.input_shape = x.shape
-        return np.asarray(x.sum(axis=self.axes, keepdims=keepdims))
+        return x.sum(axis=self.axes, keepdims=keepdims)
     def backward(self, g, out):
         return g.reshape(_keepdims_shape(self.input_shape, self.axes)).expand(*self.input_shape)
 
@@ -488,7 +487,7 @@ class GetItem(Function):
         self.index, self.input_shape = index, x.shape
         self.is_view = not _has_advanced(index)  # basic indexing returns a numpy view
         try:
-            return np.asarray(x[index])
+            return x[index]
         except IndexError as e:
             raise IndexError(f"getitem: index {index!r} is invalid for a tensor of shape {x.shape}: {e}") from None
     def backward(self, g, out): return ScatterAdd.apply(g, shape=self.input_shape, index=self.index)

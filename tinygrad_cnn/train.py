@@ -22,7 +22,7 @@ from . import optim
 from .autograd import no_grad
 from .data import DataLoader, load_digits, load_mnist, train_test_split
 from .errors import CheckpointError, TinygradError
-from .fileio import save_npz
+from .fileio import atomic_write, save_npz
 from .models import build_model
 from .nn import Module, read_npz
 from .tensor import Tensor, manual_seed
@@ -211,8 +211,6 @@ def plot_history(history: History, path: str) -> Optional[str]:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    from .fileio import atomic_write
-
     epochs = np.arange(1, len(history.train_loss) + 1)
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
     ax_loss.plot(epochs, history.train_loss, "o-", label="train")
@@ -237,9 +235,11 @@ def draw_model_graph(model: Module, x: np.ndarray, y: np.ndarray, path: str) -> 
         from .viz import draw_graph, render
     except ImportError:
         return None
+    trained = model.state_dict()  # the forward pass below updates batch norm's running statistics
     loss = F.cross_entropy(model(Tensor(x)), y)
     loss.backward()
     model.zero_grad()
+    model.load_state_dict(trained)
     try:
         render(draw_graph(loss, params=model, group_modules=True, collapse=True,
                           title="gradient flow, one batch"), path)

@@ -28,7 +28,7 @@ import graphviz
 import numpy as np
 
 from .autograd import Step, topological_order
-from .fileio import atomic_write
+from .fileio import write_bytes
 from .tensor import Tensor
 
 __all__ = ["draw_graph", "render", "step_frames", "step_through", "describe_step", "plot_grad_flow",
@@ -885,11 +885,6 @@ _INSTALL_HINT = ("install Graphviz's `dot` program: `sudo apt-get install graphv
                  "https://graphviz.org/download/ (Windows)")
 
 
-def _write_atomic(path: str, payload: bytes) -> None:
-    with atomic_write(path) as f:
-        f.write(payload)
-
-
 def render(digraph: Any, path: Union[str, "os.PathLike[str]"], format: Optional[str] = None) -> str:
     """Write ``digraph`` to ``path`` (svg, png or pdf from the extension, or ``format``); returns the path.
 
@@ -909,12 +904,12 @@ def render(digraph: Any, path: Union[str, "os.PathLike[str]"], format: Optional[
         raise FileNotFoundError(f"render: the folder {directory!r} for {path!r} does not exist")
     source = digraph.source
     if fmt in ("dot", "gv"):
-        _write_atomic(path, source.encode("utf-8"))
+        write_bytes(path, source.encode("utf-8"))
         return path
     dot_path = os.path.splitext(path)[0] + ".dot"
 
     def missing(cause: Optional[BaseException]) -> GraphvizNotFoundError:
-        _write_atomic(dot_path, source.encode("utf-8"))
+        write_bytes(dot_path, source.encode("utf-8"))
         return GraphvizNotFoundError(
             f"render: Graphviz's `dot` program was not found, so {path!r} could not be drawn. "
             f"The graph's DOT source was written to {dot_path!r} (render it later with "

@@ -24,7 +24,7 @@ from typing import Iterator, Optional, Tuple, Union
 import numpy as np
 
 from ..errors import DTypeError, ShapeError, TinygradError
-from ..fileio import atomic_write
+from ..fileio import write_bytes
 
 __all__ = ["DataError", "MissingDataError", "load_digits", "train_test_split", "read_idx", "write_idx",
            "load_mnist", "DataLoader"]
@@ -214,13 +214,7 @@ def write_idx(path: PathLike, array: np.ndarray) -> None:
     blob = header + np.ascontiguousarray(array, dtype=_IDX_TYPES[_IDX_CODES[native]]).tobytes()
     if path.name.endswith(".gz"):
         blob = gzip.compress(blob, mtime=0)  # mtime=0: the same array always gives the same bytes
-    _write_atomically(path, blob)
-
-
-def _write_atomically(path: Path, blob: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename it over ``path`` (atomic on POSIX/Windows)."""
-    with atomic_write(path) as f:
-        f.write(blob)
+    write_bytes(path, blob)
 
 
 _MNIST_PREFIX = {"train": "train", "test": "t10k"}
