@@ -157,7 +157,7 @@ def test_labels_show_op_shape_and_grad_norm_after_backward():
 def test_legend_explains_the_scale():
     loss, params = mixed_graph()
     loss.backward()
-    legend = node_attrs(viz.draw_graph(loss, params).source, "legend")
+    legend = node_attrs(viz.draw_graph(loss, params, grad_range=viz.DEFAULT_GRAD_RANGE).source, "legend")
     assert "‖gradient‖" in legend and "vanishing" in legend and "exploding" in legend and "1e-8" in legend
     assert "legend" not in viz.draw_graph(loss, params, legend=False).source
 
@@ -511,8 +511,15 @@ def test_lenet_collapsed_and_grouped(lenet_loss):
     order, constants = graph_tensors(loss)
     param_ids = {id(p) for p in model.parameters()}
     in_modules = [t for t in order if id(t) in param_ids or (t._ctx is not None and t._ctx.module_path)]
-    expected = len(order) + len(constants) - len(in_modules) + 5   # conv1, conv2, fc1, fc2, fc3
+    read_by = {}
+    for t in order:
+        for p in (t._ctx.parents if t._ctx is not None else ()):
+            read_by.setdefault(id(p), set()).add(t._ctx.module_path)
+    in_loss = [t for t in constants if read_by[id(t)] == {("cross_entropy",)}]   # drawn inside the loss
+    assert in_loss
+    expected = len(order) + len(constants) - len(in_modules) - len(in_loss) + 6   # conv1, conv2, fc1-3, loss
     assert len(drawn_nodes(collapsed)) == expected
+    assert "<B>cross_entropy</B>" in collapsed
     grouped = viz.draw_graph(loss, model, group_modules=True).source
     assert "cluster_conv2" in grouped and "cluster_fc1" in grouped
 
@@ -582,3 +589,69 @@ def test_lenet_too_big_unless_collapsed(lenet_loss):
     with pytest.raises(ValueError, match="collapse=True"):
         viz.draw_graph(loss, model, max_nodes=40)
     assert "conv1 · Conv2d" in viz.draw_graph(loss, model, max_nodes=40, collapse=True).source
+
+
+# ================================ reading at notebook width ======================================
+
+def has_legend(source):
+    return "\tlegend [" in source
+
+
+def test_collapse_draws_a_loss_as_one_node():
+    import tinygrad_cnn.functional as F
+
+    w = Tensor(np.random.default_rng(0).standard_normal((3, 4)), requires_grad=True)
+    loss = F.cross_entropy(Tensor(np.ones((2, 3))) @ w, [1, 3])
+    loss.backward()
+    source = viz.draw_graph(loss, {"w": w}, collapse=True).source
+    assert "m_cross_entropy" in drawn_nodes(source)
+    assert len(drawn_nodes(source)) == 4   # the input, w, matmul and the loss
+    assert source.count("<B>cross_entropy</B>") == 1 and "9 ops" in source
+
+
+def test_op_nodes_show_the_names_given_to_their_results():
+    a, b = Tensor(2.0, requires_grad=True), Tensor(-3.0, requires_grad=True)
+    e = a * b
+    e.name = "e"
+    loss = e + 1.0
+    assert "<B>e</B> = mul" in node_attrs(viz.draw_graph(loss).source, viz.node_id(e))
+
+
+def test_legend_only_where_colour_carries_information():
+    a, b = Tensor(2.0, requires_grad=True), Tensor(-3.0, requires_grad=True)
+    loss = a * b
+    loss.backward(retain_graph=True)
+    assert not has_legend(viz.draw_graph(loss).source)            # values printed on the nodes
+    wide = two_branches(small=1e-9, big=1.0)[0]
+    assert has_legend(viz.draw_graph(wide).source)                # a vanishing edge needs the key
+    x = Tensor(np.arange(1.0, 7.0), requires_grad=True)
+    spread = (x * x).sum() + x.sum()
+    spread.backward()
+    assert has_legend(viz.draw_graph(spread, show_data=False).source)   # sizes differ, not printed
+    step = next(iter((a * b).backward_steps()))
+    assert has_legend(viz.draw_graph(step.tensor, step=step).source)    # explains the fill colours
+
+
+def test_narrow_gradient_range_is_coloured_on_its_own_scale():
+    loss, a, b = two_branches(small=0.5, big=5.0)
+    source = viz.draw_graph(loss, show_data=False).source
+    (small,) = edge_attrs(source, viz.node_id(a), viz.node_id(loss._ctx.parents[0]))
+    (big,) = edge_attrs(source, viz.node_id(b), viz.node_id(loss._ctx.parents[1]))
+    assert float(attr(small, "penwidth")) == viz.PENWIDTH_RANGE[0] and float(attr(big, "penwidth")) == viz.PENWIDTH_RANGE[1]
+    assert "this graph's own range" in node_attrs(source, "legend")
+    wide = viz.draw_graph(two_branches(small=1e-6, big=1e3)[0]).source
+    assert "own range" not in wide and "1e-8" in node_attrs(wide, "legend")  # wide: the shared scale
+
+
+def test_a_zero_gradient_from_a_zero_input_is_not_an_alarm():
+    x, w = Tensor(0.0, requires_grad=True), Tensor(3.0, requires_grad=True)
+    loss = (x * w).tanh()
+    loss.backward()
+    source = viz.draw_graph(loss).source
+    (edge,) = edge_attrs(source, viz.node_id(w), viz.node_id(loss._ctx.parents[0]))
+    assert "dashed" not in edge and "▼" not in edge
+    assert "▼" not in node_attrs(source, viz.node_id(w)) and "met a value of 0" in node_attrs(source, viz.node_id(w))
+    dead = Tensor([-1.0, -2.0], requires_grad=True)      # a dead ReLU's zero is still flagged
+    out = dead.relu().sum()
+    out.backward()
+    assert "▼ zero gradient" in node_attrs(viz.draw_graph(out).source, viz.node_id(dead))

@@ -6,11 +6,13 @@ activations, convolution and pooling, normalisation and dropout, losses.
 """
 from __future__ import annotations
 
+import functools
 import numbers
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Callable, Optional, Tuple, Union
 
 import numpy as np
 
+from .autograd import with_module_path
 from .errors import DTypeError, ShapeError
 from .ops import normalize_axes
 from .tensor import Tensor
@@ -402,6 +404,16 @@ def batch_norm(x: Tensor, running_mean: Optional[Array], running_var: Optional[A
 _REDUCTIONS = ("mean", "sum", "none")
 
 
+def _one_node(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """The ops a loss builds remember its name as their module path, so a drawing with
+    ``collapse=True`` shows ``F.cross_entropy`` as one node (and a step names the loss it is in)."""
+    @functools.wraps(fn)
+    def named(*args: Any, **kwargs: Any) -> Tensor:
+        with with_module_path(fn.__name__):
+            return fn(*args, **kwargs)
+    return named
+
+
 def _reduce(op: str, loss: Tensor, reduction: str) -> Tensor:
     if reduction == "mean":
         return loss.mean()
@@ -463,6 +475,7 @@ def _masked_reduce(op: str, loss: Tensor, valid: np.ndarray, reduction: str) -> 
     return _reduce(op, loss, reduction)
 
 
+@_one_node
 def nll_loss(log_probs: Tensor, target: Array, reduction: str = "mean", *, ignore_index: int = -100) -> Tensor:
     """Negative log likelihood: ``-log_probs[n, target[n]]``, reduced.
 
@@ -476,6 +489,7 @@ def nll_loss(log_probs: Tensor, target: Array, reduction: str = "mean", *, ignor
     return _masked_reduce("nll_loss", -picked, valid, reduction)
 
 
+@_one_node
 def cross_entropy(logits: Tensor, target: Array, reduction: str = "mean", *, label_smoothing: float = 0.0,
                   ignore_index: int = -100) -> Tensor:
     """``nll_loss(log_softmax(logits))``, as ``torch.nn.functional.cross_entropy``.
@@ -515,6 +529,7 @@ def _same_shape(op: str, input: Tensor, target: Tensor) -> None:
                          "equal (reshape one of them; broadcasting here is almost always a bug)")
 
 
+@_one_node
 def mse_loss(input: Tensor, target: Array, reduction: str = "mean") -> Tensor:
     """Mean squared error: ``(input - target)²``, reduced."""
     target = _as_tensor(target, input)
@@ -523,6 +538,7 @@ def mse_loss(input: Tensor, target: Array, reduction: str = "mean") -> Tensor:
     return _reduce("mse_loss", diff * diff, reduction)
 
 
+@_one_node
 def binary_cross_entropy(probs: Tensor, target: Array, reduction: str = "mean", *,
                          weight: Optional[Array] = None) -> Tensor:
     """``-(y·log p + (1-y)·log(1-p))``, each log clamped at -100 as PyTorch (so p = 0 or 1 stays finite).
@@ -549,6 +565,7 @@ def _clamped_log(p: Tensor) -> Tensor:
     return Tensor.select(mask, Tensor.select(mask, p, 1.0).log(), -100.0)
 
 
+@_one_node
 def binary_cross_entropy_with_logits(logits: Tensor, target: Array, reduction: str = "mean", *,
                                      weight: Optional[Array] = None) -> Tensor:
     """``binary_cross_entropy(sigmoid(x), y)`` computed stably from the logits x:

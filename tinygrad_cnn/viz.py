@@ -44,6 +44,9 @@ EXPLODING_ABSOLUTE = 1e3
 # The colour/width scale spans at least these norms (log scale), so pictures from different
 # training steps are comparable: a healthy network's gradients (1e-3..1e1) sit in the green middle.
 DEFAULT_GRAD_RANGE = (1e-8, 1e4)
+# When a graph's gradient norms span less than this ratio they would all get nearly one colour on
+# the default scale, so the colours span the graph's own range instead (and the legend says so).
+NARROW_RATIO = 1e3
 PENWIDTH_RANGE = (0.6, 6.0)
 # (position on the scale, colour): blue (vanishing) -> green (healthy) -> red (exploding); on the
 # default 1e-8..1e4 scale the stops sit at 1e-8, 1e-5, 1e-3, 1e-1, 1, 10, 1e3, 1e4. No pale yellow:
@@ -127,8 +130,11 @@ def _grad_norm(grad: Optional[Tensor]) -> Optional[float]:
         return float(np.sqrt(np.sum(np.square(data, dtype=np.float64))))
 
 
-def _classify(norm: Optional[float], largest: float) -> str:
-    """'none', 'nonfinite', 'exploding', 'zero', 'vanishing' or 'ok'."""
+def _classify(norm: Optional[float], largest: float, zero_explained: bool = False) -> str:
+    """'none', 'nonfinite', 'exploding', 'zero', 'zero_input', 'vanishing' or 'ok'.
+
+    'zero_input' is a gradient that is exactly zero because the value it was multiplied by is 0
+    (``x * w`` with ``x = 0`` sends ``w`` nothing): correct, so not drawn as an alarm."""
     if norm is None:
         return "none"
     if not math.isfinite(norm):
@@ -136,7 +142,7 @@ def _classify(norm: Optional[float], largest: float) -> str:
     if norm > EXPLODING_ABSOLUTE:
         return "exploding"
     if norm == 0.0:
-        return "zero"
+        return "zero_input" if zero_explained else "zero"
     if norm < max(VANISHING_RELATIVE * largest, VANISHING_ABSOLUTE):
         return "vanishing"
     return "ok"
@@ -145,9 +151,11 @@ def _classify(norm: Optional[float], largest: float) -> str:
 class _Scale:
     """Maps a gradient norm to an edge colour and width on a log scale."""
 
-    def __init__(self, norms: Iterable[Optional[float]], grad_range: Any) -> None:
+    def __init__(self, norms: Iterable[Optional[float]], grad_range: Any, fit_narrow: bool = True) -> None:
         seen = [n for n in norms if n is not None and math.isfinite(n) and n > 0]
-        if grad_range == "auto":
+        narrow = bool(seen) and max(seen) / min(seen) < NARROW_RATIO
+        self.own_range = grad_range == "auto" or (grad_range is None and fit_narrow and narrow)
+        if self.own_range:
             lo, hi = (min(seen), max(seen)) if seen else DEFAULT_GRAD_RANGE
             if hi / lo < 10:  # at least one decade, so equal gradients do not all look extreme
                 mid = math.sqrt(lo * hi)
@@ -186,8 +194,8 @@ class _Scale:
     def ticks(self) -> List[float]:
         """Five round powers of ten spread across the scale, for the legend."""
         first, last = math.ceil(self.log_lo - 1e-9), math.floor(self.log_hi + 1e-9)
-        if last <= first:
-            return [self.lo, self.hi]
+        if last - first < 2:  # a narrow scale: its ends and middle
+            return [self.lo, math.sqrt(self.lo * self.hi), self.hi]
         count = min(5, last - first + 1)
         exps = sorted({round(first + (last - first) * k / (count - 1)) for k in range(count)})
         return [10.0 ** e for e in exps]
@@ -222,7 +230,7 @@ def _tick(x: float) -> str:
     exponent = math.log10(x)
     if abs(exponent - round(exponent)) < 1e-9 and not -2 <= round(exponent) <= 3:
         return f"1e{round(exponent)}"
-    return f"{x:g}"
+    return f"{x:g}" if abs(exponent - round(exponent)) < 1e-9 else f"{x:.2g}"
 
 
 def _shape(shape: Tuple[int, ...]) -> str:
@@ -275,6 +283,8 @@ class _Node:
     extra: List[str] = field(default_factory=list)  # more label lines (saved memory, params)
     is_root: bool = False
     norm: Optional[float] = None
+    label: Optional[str] = None     # an op's result named by the user (``e.name = "e"``): shown as "e = mul"
+    zero_explained: bool = False    # its gradient is 0 only because every value it met was 0
 
 
 @dataclass
@@ -286,6 +296,7 @@ class _Edge:
     current: bool = False   # step mode: a gradient the current step just sent
     backbone: bool = False  # from an op's output (not a leaf): kept straight in the layout
     value: Optional[float] = None  # the gradient itself, when it is a single number
+    zero_explained: bool = False   # 0 because the other factor of a product is 0 (not an alarm)
 
 
 def draw_graph(root: Tensor, params: ParamsLike = None, *, show_data: Optional[bool] = None,
@@ -372,6 +383,7 @@ def draw_graph(root: Tensor, params: ParamsLike = None, *, show_data: Optional[b
         node.data = t.data
         node.status = status.get(id(t)) if current_step is not None else None
         node.is_root = t is root
+        node.label = t.name if t._ctx is not None else None
         nodes[id(t)] = node
 
     if group_modules and not collapse:
@@ -404,12 +416,14 @@ def draw_graph(root: Tensor, params: ParamsLike = None, *, show_data: Optional[b
     drawn = list(dict.fromkeys(group_of.get(id(t), node_id(t)) for t in tensors))
     _check_node_count(len(drawn), max_nodes)
 
+    explained = _zeros_from_zero_factors(edges)
     merged = _merge_edges(edges, group_of, current_step)
     for node in nodes.values():
         node.norm = _grad_norm(node.grad)
+    _mark_explained_zeros(merged, nodes.values(), {(node_id(p), node_id(t)) for p, t in explained})
     norms = [e.norm for e in merged] + [n.norm for n in nodes.values()]
     largest = max((n for n in norms if n is not None and math.isfinite(n)), default=0.0)
-    scale = _Scale(norms, grad_range)
+    scale = _Scale(norms, grad_range, fit_narrow=current_step is None)
 
     # ---- emit DOT
     font_size = "8" if compact else "11"
@@ -436,8 +450,7 @@ def draw_graph(root: Tensor, params: ParamsLike = None, *, show_data: Optional[b
             attrs["weight"] = "4"  # keep the activation path straight; parameters hang off it
         graph.edge(edge.src, edge.dst, **attrs)
 
-    has_grad = any(n is not None for n in norms)
-    if legend and (has_grad or current_step is not None):
+    if legend and (current_step is not None or show_saved or _colour_informative(merged, largest, show_data)):
         total = _saved_total(tensors) if show_saved else None
         graph.node("legend", label=_legend_label(scale, current_step is not None, compact, total, root.dtype),
                    shape="plaintext", margin="0")
@@ -499,6 +512,15 @@ def _collapse(tensors: List[Tensor], nodes: Dict[int, _Node], root: Tensor, coll
             for p in t._ctx.parents:
                 consumers.setdefault(id(p), set()).add(id(t))
 
+    # a function drawn as one node (a loss: no Module of that name) takes in the constants only it
+    # reads (the detached max of log_softmax, the 1/N of the mean), so it is one node, not several
+    member_of = {id(t): path for path, group in groups.items() for t in group}
+    for t in tensors:
+        if nodes[id(t)].kind in ("input", "const") and not t.requires_grad:
+            paths = {member_of.get(c) for c in consumers.get(id(t), ())}
+            if len(paths) == 1 and None not in paths and kinds.get(next(iter(paths))) is None:
+                groups[next(iter(paths))].append(t)
+
     param_rank = {id(t): k for k, t in enumerate(tensors)}
     param_rank.update({i: -len(param_order) + k for k, i in enumerate(param_order)})
     group_of: Dict[int, str] = {}
@@ -517,7 +539,7 @@ def _collapse(tensors: List[Tensor], nodes: Dict[int, _Node], root: Tensor, coll
         node = _Node(name, "module", title, out.shape, out.dtype, path[:-1], grad=nodes[id(out)].grad)
         node.extra.append(f"{len(ops)} op{'s' if len(ops) != 1 else ''}")
         for t in sorted(group, key=lambda t: param_rank.get(id(t), 0)):
-            if t._ctx is None:
+            if t._ctx is None and t.requires_grad:  # its parameters (absorbed constants are not listed)
                 leaf = nodes[id(t)]
                 norm = _grad_norm(leaf.grad)
                 node.extra.append(f"{leaf.title.split('.')[-1]} {_shape(t.shape)}"
@@ -573,6 +595,41 @@ def _merge_edges(edges: List[Tuple[Tensor, Tensor, Optional[Tensor]]], group_of:
         result.append(_Edge(entry["src"], entry["dst"], norm, entry["constant"], entry["current"],
                             entry["backbone"], value))
     return result
+
+
+def _zeros_from_zero_factors(edges: List[Tuple[Tensor, Tensor, Optional[Tensor]]]) -> List[Tuple[Tensor, Tensor]]:
+    """(input, op) pairs whose gradient is exactly 0 because the other factor of the product is all 0."""
+    found = []
+    for parent, child, grad in edges:
+        ctx = child._ctx
+        if grad is None or ctx.name not in ("mul", "matmul") or len(ctx.parents) != 2 or np.any(grad.data):
+            continue
+        other = ctx.parents[1] if ctx.parents[0] is parent else ctx.parents[0]
+        if not np.any(other.data):
+            found.append((parent, child))
+    return found
+
+
+def _mark_explained_zeros(edges: List[_Edge], nodes: Iterable[_Node], explained: set) -> None:
+    """Flag edges in ``explained`` and nodes whose zero gradient came only along such edges."""
+    outgoing: Dict[str, List[bool]] = {}
+    for edge in edges:
+        edge.zero_explained = (edge.src, edge.dst) in explained
+        if edge.norm is not None:
+            outgoing.setdefault(edge.src, []).append(edge.zero_explained)
+    for node in nodes:
+        sent = outgoing.get(node.name)
+        node.zero_explained = node.norm == 0.0 and bool(sent) and all(sent)
+
+
+def _colour_informative(edges: List[_Edge], largest: float, values_shown: bool) -> bool:
+    """Whether the edge colours say something the labels do not, so the legend is worth its room:
+    the edges carry different gradient sizes and the values are not printed on the nodes, or
+    some gradient vanishes or explodes (the marks need explaining)."""
+    sizes = {float(f"{e.norm:.2g}") for e in edges if e.norm is not None and math.isfinite(e.norm) and e.norm > 0}
+    alarming = any(_classify(e.norm, largest, e.zero_explained) in ("vanishing", "zero", "exploding", "nonfinite")
+                   for e in edges if not e.constant)
+    return alarming or (len(sizes) > 1 and not values_shown)
 
 
 def _saved_line(ctx: Any) -> str:
@@ -637,7 +694,7 @@ def _node_attrs(node: _Node, show_data: bool, show_stats: bool, compact: bool, g
             font_colour = "#8a8a8a"
     if kind == "const" and node.status is not None:
         font_colour = "#8a8a8a"
-    grad_class = _classify(node.norm, largest)
+    grad_class = _classify(node.norm, largest, node.zero_explained)
     border = {"vanishing": "#2c5fa8", "zero": "#2c5fa8", "exploding": "#b2182b",
               "nonfinite": NONFINITE_COLOUR}.get(grad_class, "#555555")
     alarming = grad_class in ("vanishing", "zero", "exploding", "nonfinite")
@@ -654,7 +711,7 @@ def _node_attrs(node: _Node, show_data: bool, show_stats: bool, compact: bool, g
     if node.is_root:
         attrs["peripheries"] = "2"
     small = "7" if compact else "9"
-    rows = [f"<B>{_esc(node.title)}</B>"]
+    rows = [f"<B>{_esc(node.title)}</B>" if not node.label else f"<B>{_esc(node.label)}</B> = {_esc(node.title)}"]
     sub = _shape(node.shape)
     if np.dtype(node.dtype) != np.dtype(root_dtype):
         sub += f" {np.dtype(node.dtype).name}"
@@ -677,6 +734,8 @@ def _node_attrs(node: _Node, show_data: bool, show_stats: bool, compact: bool, g
               "exploding": ("▲ exploding", "#b2182b"), "nonfinite": ("▲ inf/nan", NONFINITE_COLOUR)}.get(grad_class)
     if marker and kind != "const":
         rows.append(f'<FONT COLOR="{marker[1]}"><B>{marker[0]}</B></FONT>')
+    elif grad_class == "zero_input" and kind != "const":
+        rows.append(f'<FONT POINT-SIZE="{small}" COLOR="#6b6b6b">0: it met a value of 0</FONT>')
     body = "".join(f"<TR><TD>{r}</TD></TR>" for r in rows)
     attrs["label"] = f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{body}</TABLE>>'
     return attrs
@@ -697,7 +756,9 @@ def _edge_attrs(edge: _Edge, scale: _Scale, largest: float, compact: bool) -> Di
         return {"color": CONSTANT_EDGE_COLOUR, "penwidth": "0.8", "style": "dotted", "arrowhead": "none"}
     if edge.norm is None:
         return {"color": NO_GRAD_COLOUR, "penwidth": "0.8"}
-    grad_class = _classify(edge.norm, largest)
+    grad_class = _classify(edge.norm, largest, edge.zero_explained)
+    if grad_class == "zero_input":  # correct and expected: thin, neutral, labelled with its value
+        return {"color": NO_GRAD_COLOUR, "penwidth": str(PENWIDTH_RANGE[0]), "label": "0", "fontcolor": "#6b6b6b"}
     attrs = {"color": scale.colour(edge.norm), "penwidth": str(scale.penwidth(edge.norm))}
     if grad_class in ("vanishing", "zero"):
         attrs["style"] = "dashed"
@@ -724,7 +785,7 @@ def _legend_label(scale: _Scale, stepping: bool, compact: bool, saved_total: Opt
         f'BGCOLOR="{scale.colour(t)}"></TD>' for t in ticks)
     labels = "".join(f'<TD><FONT POINT-SIZE="{small}">{_tick(t)}</FONT></TD>' for t in ticks)
     notes = [
-        "thicker and redder = larger (log scale)",
+        "thicker and redder = larger (log scale)" + (": this graph's own range" if scale.own_range else ""),
         f"dashed blue ▼ vanishing (&lt; {VANISHING_RELATIVE:g}·max or 0)",
         f"bold red ▲ exploding (&gt; {EXPLODING_ABSOLUTE:g}, inf, nan)",
         "thin grey: no gradient (yet);  dotted: input needs none",
