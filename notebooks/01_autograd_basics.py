@@ -52,13 +52,14 @@ a, b, c, f = leaf(2.0, "a"), leaf(-3.0, "b"), leaf(10.0, "c"), leaf(-2.0, "f")
 e = a * b
 d = e + c
 L = d * f
-e.name, d.name, L.name = "e", "d", "L"  # names for the printouts below
+e.name, d.name, L.name = "e", "d", "L"  # names for the picture and the printouts below
 print("L =", L.item())
 draw_graph(L, rankdir="LR")
 
 # %% [markdown]
-# Each box is an op (`mul`, `add`) or a leaf (`a`, `b`, ...). No gradient exists yet, so
-# every edge is grey. Check the forward value by hand: $(2 \cdot (-3) + 10) \cdot (-2) = -8$.
+# Each box is a leaf (`a`, `b`, ...) or an op, labelled with the name of its result and the op
+# that made it (`e = mul`), and each shows its value (`data`). No gradient exists yet, so every
+# edge is grey. Check the forward value by hand: $(2 \cdot (-3) + 10) \cdot (-2) = -8$.
 
 # %%
 assert L.item() == (2.0 * -3.0 + 10.0) * -2.0 == -8.0
@@ -66,8 +67,9 @@ assert L.item() == (2.0 * -3.0 + 10.0) * -2.0 == -8.0
 # %% [markdown]
 # ## Backward, one step at a time
 #
-# `L.backward_steps()` is `L.backward()` cut into steps: one per node, in reverse
-# topological order (the loss first, the leaves last). Each step shows
+# `L.backward_steps()` is `L.backward()` cut into steps: one per node, starting at the loss. A
+# node takes its step only once every gradient it will receive has arrived (so an op always
+# comes after every op that uses its result). Each step shows
 #
 # * the op and its derivative **rule**,
 # * the gradient **arriving** at the node: $\partial L / \partial(\text{node})$,
@@ -88,8 +90,9 @@ for step in steps:
 # * $d = e + c$: addition **routes** the arriving gradient unchanged to both inputs: $-2$ each.
 # * $e = a \cdot b$: the mul sends $-2 \cdot b = 6$ to $a$ and $-2 \cdot a = -4$ to $b$.
 #
-# The same walk drawn: after backward every edge carries the gradient that flowed along it
-# (colour and thickness encode its size; the label is its value).
+# The same graph after backward: every node now also shows its gradient (`grad`), and each
+# edge's colour and thickness encode the size of the gradient that flowed back along it (here
+# the numbers are printed on the nodes, so the picture needs no colour key).
 
 # %%
 print({t.name: t.grad.item() for t in (a, b, c, f)})
@@ -109,14 +112,27 @@ print(describe_step(mul_e))
 draw_graph(L, step=mul_e, rankdir="LR")
 
 # %% [markdown]
-# In a live notebook, `tinygrad_cnn.viz.step_through(L)` puts all the steps behind a slider
-# (it needs `ipywidgets`), and `viz.step_frames(L)` returns the list of pictures, one per
-# step, for saving or for an animation:
-#
-# ```python
-# from tinygrad_cnn.viz import step_through
-# step_through(L)          # a fresh L: it runs backward itself, one step per slider position
-# ```
+# `viz.step_frames(loss)` runs backward one step at a time and returns one picture per step.
+# Here is the whole walk as a strip of frames, on a fresh copy of the expression (the frames
+# run backward themselves). In a live notebook `viz.step_through(L)` puts the same frames behind
+# a slider (it needs `ipywidgets`); the gallery's `viz/lenet_player.html` replays a whole
+# LeNet's backward in any browser, one step per click.
+
+# %%
+from IPython.display import display
+from tinygrad_cnn.viz import step_frames
+
+a2, b2, c2, f2 = leaf(2.0, "a"), leaf(-3.0, "b"), leaf(10.0, "c"), leaf(-2.0, "f")
+e2 = a2 * b2
+d2 = e2 + c2
+L2 = d2 * f2
+e2.name, d2.name, L2.name = "e", "d", "L"
+frames = step_frames(L2, rankdir="LR", compact=True)
+print(len(frames), "frames; after the last one the leaves hold their gradients:",
+      {t.name: t.grad.item() for t in (a2, b2, c2, f2)})
+assert len(frames) == len(steps) and (a2.grad.item(), b2.grad.item()) == (6.0, -4.0)
+for frame in frames[1::2]:   # every other step, to keep the strip short
+    display(frame)
 
 # %% [markdown]
 # ## Checking every local derivative with finite differences
@@ -181,7 +197,14 @@ print("o =", round(o.item(), 4), " do/dn =", round(1 - o.item() ** 2, 4))
 print({t.name: round(t.grad.item(), 4) for t in (x1, x2, w1, w2, bias)})
 assert np.isclose(bias.grad.item(), 1 - o.item() ** 2)        # tanh' routed through the adds
 assert np.isclose(w1.grad.item(), (1 - o.item() ** 2) * x1.item())
+assert w2.grad.item() == 0.0                                   # x2 is 0: nudging w2 changes nothing
+n.name, o.name = "n", "o"
 draw_graph(o, rankdir="LR")
+
+# %% [markdown]
+# `w2` gets a gradient of exactly 0, and that is right: it is multiplied by `x2 = 0`, so nudging
+# it changes nothing. The picture marks that zero as "it met a value of 0", not as a vanishing
+# gradient (a zero that comes out of a dead ReLU, by contrast, is flagged ▼).
 
 # %% [markdown]
 # ## The accumulation pitfall: `b = a + a`
@@ -226,6 +249,56 @@ print("dy/da =", a.grad.item(), "= b + 1 =", b.item() + 1)
 assert a.grad.item() == b.item() + 1
 
 # %% [markdown]
-# **Takeaways.** Backward visits nodes from the loss to the leaves; each op multiplies the
-# arriving gradient by its local derivative; gradients that meet at a tensor are added.
-# Next: using these gradients to descend a loss surface (`02_gradient_descent.ipynb`).
+# ## Your turn
+#
+# Work out the gradients by hand with the chain rule, then let `check` compare your answer with
+# autograd's. Replace each `...` with a formula in `a_value`, `b_value` (plain floats; `np.tanh`
+# is allowed). Solutions are at the end of the notebook.
+#
+# $y = \tanh(a \cdot b) + a$ at $a = 0.5$, $b = -1.5$. Hint: `a` is used twice.
+
+# %%
+def check(name, yours, expected, atol=1e-6):
+    """Compare your answer with autograd's and say how it went; True when they agree."""
+    expected = np.asarray(expected.numpy() if hasattr(expected, "numpy") else expected, dtype=np.float64)
+    if yours is ...:
+        print(f"{name}: not answered yet - replace the ... with your formula")
+        return False
+    yours = np.asarray(yours.numpy() if hasattr(yours, "numpy") else yours, dtype=np.float64)
+    if yours.shape != expected.shape:
+        print(f"{name}: your answer has shape {yours.shape}, autograd's has shape {expected.shape}")
+        return False
+    if np.allclose(yours, expected, atol=atol, rtol=1e-5):
+        print(f"{name}: correct!")
+        return True
+    print(f"{name}: not quite - the largest difference from autograd is {np.abs(yours - expected).max():.3g}")
+    return False
+
+a_value, b_value = 0.5, -1.5
+a, b = leaf(a_value, "a"), leaf(b_value, "b")
+y = (a * b).tanh() + a
+y.backward()
+
+# %%
+dy_da = ...   # your formula
+dy_db = ...   # your formula
+check("dy_da", dy_da, a.grad)
+check("dy_db", dy_db, b.grad)
+
+# %% [markdown]
+# **Takeaways.** Backward starts at the loss and reaches every node once all of its gradient
+# has arrived; each op multiplies the arriving gradient by its local derivative; gradients that
+# meet at a tensor are added. Next: using these gradients to descend a loss surface
+# (`02_gradient_descent.ipynb`).
+#
+# ## Solutions
+#
+# $\partial y/\partial a = (1 - \tanh^2(ab))\, b + 1$: the tanh path, plus 1 from the direct use
+# of `a` (the two uses add up). $\partial y/\partial b = (1 - \tanh^2(ab))\, a$.
+
+# %%
+dy_da = (1 - np.tanh(a_value * b_value) ** 2) * b_value + 1
+dy_db = (1 - np.tanh(a_value * b_value) ** 2) * a_value
+assert check("dy_da", dy_da, a.grad)
+assert check("dy_db", dy_db, b.grad)
+assert not check("dy_da", dy_da - 1, a.grad)   # forgetting the direct use of a is caught
