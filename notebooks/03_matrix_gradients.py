@@ -182,7 +182,56 @@ print("every gradient of the two-layer network matches the hand derivation")
 draw_graph(auto_loss, params=params)
 
 # %% [markdown]
+# ## Your turn
+#
+# A layer without bias, $Y = X W^\top$, and the loss $L = \tfrac12 \sum Y^2$ (so
+# $G = \partial L/\partial Y = Y$). Write $\partial L/\partial W$ and $\partial L/\partial X$ in numpy
+# using `Xe`, `We` and `Ye` (numpy arrays), replacing the `...`; `check` compares with autograd.
+# Solutions are at the end.
+
+# %%
+def check(name, yours, expected, atol=1e-6):
+    """Compare your answer with autograd's and say how it went; True when they agree."""
+    expected = np.asarray(expected.numpy() if hasattr(expected, "numpy") else expected, dtype=np.float64)
+    if yours is ...:
+        print(f"{name}: not answered yet - replace the ... with your formula")
+        return False
+    yours = np.asarray(yours.numpy() if hasattr(yours, "numpy") else yours, dtype=np.float64)
+    if yours.shape != expected.shape:
+        print(f"{name}: your answer has shape {yours.shape}, autograd's has shape {expected.shape}")
+        return False
+    if np.allclose(yours, expected, atol=atol, rtol=1e-5):
+        print(f"{name}: correct!")
+        return True
+    print(f"{name}: not quite - the largest difference from autograd is {np.abs(yours - expected).max():.3g}")
+    return False
+
+Xe = rng.standard_normal((5, 3))
+We = rng.standard_normal((4, 3))
+X_t, W_t = Tensor(Xe, dtype=np.float64, requires_grad=True), Tensor(We, dtype=np.float64, requires_grad=True)
+Y_t = X_t @ W_t.T
+(0.5 * (Y_t * Y_t).sum()).backward()
+Ye = Y_t.numpy()
+
+# %%
+dW = ...   # your formula, shape (4, 3)
+dX = ...   # your formula, shape (5, 3)
+check("dW", dW, W_t.grad)
+check("dX", dX, X_t.grad)
+
+# %% [markdown]
 # **Takeaways.** $\partial L/\partial W = G^\top X$ (outer products summed over the
 # batch), $\partial L/\partial b = \sum_n G_n$, $\partial L/\partial X = G W$ — the last
 # one is what flows on to the previous layer. Next: the same ideas for a convolution, where
 # one small kernel is reused at every position (`04_conv_backprop.ipynb`).
+#
+# ## Solutions
+#
+# $G = Y$, so $\partial L/\partial W = G^\top X = Y^\top X$ and $\partial L/\partial X = G W = Y W$.
+
+# %%
+dW = Ye.T @ Xe
+dX = Ye @ We
+assert check("dW", dW, W_t.grad)
+assert check("dX", dX, X_t.grad)
+assert not check("dW", Xe.T @ Ye, W_t.grad)   # the transposed product has the wrong shape: caught
