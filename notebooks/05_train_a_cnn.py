@@ -351,8 +351,8 @@ plt.show()
 
 # %% [markdown]
 # On this small problem every run still fits the 100 training images perfectly, and the
-# regularisers move the test accuracy by less than three points (see the printout above; with a
-# different seed the order changes). Differences that small are noise, so this run does not show
+# regularisers move the test accuracy by less than three points (see the printout above).
+# Differences that small move with the random seed, so this run does not show
 # that either regulariser generalises better here; they earn their keep on models much larger
 # than their data. What the output does show, reliably, is their effect on the weights: weight
 # decay halves the weights' norm, AdamW's decay shrinks it by a fifth, dropout leaves it as it is.
