@@ -176,7 +176,9 @@ print("gradient on the padded image (the border is dropped by pad):\n", by_hand)
 
 # %% [markdown]
 # Three frames of that walk: the `matmul` step, the `windows` step (fold) and the `pad` step. The
-# node being processed is orange, the nodes done green, those still waiting white.
+# node being processed is orange, the nodes done green, those still waiting white. (The gallery's
+# `viz/lenet_player.html` replays a whole LeNet's backward this way, one step per click, with
+# each step's rule and numbers beside the picture.)
 
 # %%
 from IPython.display import display
