@@ -589,4 +589,3 @@ def test_lenet_too_big_unless_collapsed(lenet_loss):
     with pytest.raises(ValueError, match="collapse=True"):
         viz.draw_graph(loss, model, max_nodes=40)
     assert "conv1 · Conv2d" in viz.draw_graph(loss, model, max_nodes=40, collapse=True).source
-
