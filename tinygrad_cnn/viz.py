@@ -328,8 +328,12 @@ def draw_graph(root: Tensor, params: ParamsLike = None, *, show_data: Optional[b
         steps: the list of steps, when ``step`` is an index.
         title: a caption above the graph.
         grad_range: (low, high) norms the colour scale spans; default spans at least 1e-8..1e4
-            (comparable across pictures); 'auto' spans exactly the norms in this graph.
-        legend: add the legend node (drawn once any gradient exists or in step mode).
+            (comparable across pictures), except that a graph whose norms span less than
+            ``NARROW_RATIO`` (and that is not a step) is coloured on its own range, so its
+            differences show; 'auto' always spans exactly the norms in this graph.
+        legend: add the legend node where colour carries information: in step mode, with
+            ``show_saved``, when some gradient vanishes or explodes, or when the edges carry
+            gradients of different sizes that the labels do not print.
 
     Returns:
         a ``graphviz.Digraph`` (``.source`` is the DOT text; Jupyter renders it inline).
