@@ -1,10 +1,8 @@
 """tinygrad_cnn: a small, readable numpy autograd engine for learning backprop in CNNs."""
 from typing import Any
 
-from .allocator import tune_allocator
-
-tune_allocator()  # reuse freed array memory instead of paying page faults for it (see allocator.py)
-
+# No process-wide side effects on import: the malloc tuning (allocator.py) is opt-in, turned on
+# by the `train` command and the benchmarks, or by you: tinygrad_cnn.allocator.tune_allocator().
 from .autograd import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .errors import CheckpointError, DTypeError, ShapeError, TinygradError
 from .tensor import Tensor, manual_seed
