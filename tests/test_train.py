@@ -246,3 +246,17 @@ def test_importing_leaves_malloc_alone_and_the_train_command_tunes_it(tmp_path):
     lines = done.stdout.splitlines()
     assert lines[0] == "False"
     assert lines[-1] == ("True" if sys.platform.startswith("linux") else "False")
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_progress_bars_only_on_a_terminal(terminal, monkeypatch):
+    import io
+
+    class Stream(io.StringIO):
+        def isatty(self):
+            return terminal
+    monkeypatch.setattr(sys, "stderr", Stream())
+    bar = training._progress(range(3), 3, "epoch 1/1", enabled=True)
+    assert bool(bar.disable) is (not terminal)   # disable=None stays falsy on a terminal
+    assert list(bar) == [0, 1, 2]
+    assert training._progress(range(3), 3, "epoch 1/1", enabled=False) == range(3)   # --no-progress
