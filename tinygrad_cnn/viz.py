@@ -6,8 +6,8 @@ thickened by the size of the gradient that backward sent along it. Blue, thin, d
 gradients that vanish; red, bold ones explode. In Jupyter the returned object draws itself;
 ``render(graph, "graph.svg")`` writes a file. Drawing only reads the graph, never changes it.
 Rendering uses Graphviz's ``dot`` program when it is on PATH and otherwise the real Graphviz
-compiled to WebAssembly that pip installs with this package (``graphviz_backend.py``), under a time
-limit; a graph over the node/edge budget (``max_nodes``, ``max_edges``) is refused before any
+inside the pygraphviz wheel that pip installs with this package (``graphviz_backend.py``), under a
+time limit; a graph over the node/edge budget (``max_nodes``, ``max_edges``) is refused before any
 renderer sees it.
 
 ``step_frames(loss)`` / ``step_through(loss)`` run backward one node at a time
@@ -950,14 +950,14 @@ def plot_grad_flow(model_or_named_params: ParamsLike, ax: Any = None) -> Any:
 
 # ================================ writing files ==================================================
 
-PICTURE_FORMATS = ("svg", "png", "pdf")   # svg everywhere; png and pdf need the system's dot
+PICTURE_FORMATS = ("svg", "png", "pdf")
 
 
 def render(digraph: Any, path: Union[str, "os.PathLike[str]"], format: Optional[str] = None) -> str:
     """Write ``digraph`` to ``path`` (svg, png or pdf from the extension, or ``format``); returns the path.
 
-    The picture is drawn by Graphviz's ``dot`` when it is on PATH, otherwise by the bundled
-    WebAssembly Graphviz (SVG only; see ``graphviz_backend``), under the drawing's time limit, and
+    The picture is drawn by Graphviz's ``dot`` when it is on PATH, otherwise by the Graphviz that
+    pip installed (pygraphviz's wheel; see ``graphviz_backend``), under the drawing's time limit, and
     the file appears atomically. A ``.dot``/``.gv`` path writes the DOT text and needs nothing
     else. When no Graphviz can draw the format, the DOT text is written next to ``path`` (same
     name, ``.dot``) and ``GraphvizNotFoundError`` (a RuntimeError) says what to install.
