@@ -422,3 +422,12 @@ def test_per_pixel_softmax_loss_and_custom_loss():
     model.compile(optimizer="sgd", loss=lambda y_true, y_pred: ((y_pred - y_true) ** 2).sum(axis=-1))
     onehot = to_categorical(y, 3)
     assert model.evaluate(x, onehot) == pytest.approx(((probs - onehot) ** 2).sum(-1).mean(), rel=1e-10)
+
+
+def test_fit_stops_on_a_nan_loss_with_the_train_commands_advice(digits):
+    x, y = digits
+    x = np.full_like(x[:64], np.nan)
+    model = small_cnn(seed=0)
+    model.compile(optimizer=Adam(learning_rate=0.01), loss="sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match=r"epoch 1: the loss became nan; lower the learning rate \(now 0.01\)"):
+        model.fit(x, y[:64], epochs=3, batch_size=32, verbose=0)

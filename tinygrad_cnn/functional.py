@@ -378,7 +378,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True,
     from .tensor import _rng
 
     keep = _rng(None, generator).random(x.shape) >= p
-    return x * Tensor(keep * (1.0 / (1.0 - p)), dtype=x.dtype)
+    return x * Tensor._make((keep * (1.0 / (1.0 - p))).astype(x.dtype, copy=False), False)  # a new array: no copy
 
 
 def _stat_array(value: Array) -> np.ndarray:
