@@ -384,3 +384,14 @@ def test_a_non_persistent_buffer_stays_out_of_state_dict_as_torch():
     assert list(ours.state_dict()) == list(theirs.state_dict()) == ["kept", "fc.weight", "fc.bias"]
     assert "scratch" in dict(ours.named_buffers()) and "scratch" in dict(theirs.named_buffers())
     ours.load_state_dict(ours.state_dict())   # and loading what it saved does not ask for the buffer
+
+
+def test_readme_pytorch_names_block_runs():
+    import re
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```py\n(.*?)```", readme, flags=re.S) if "x.max(dim=1)" in b)
+    rng = np.random.default_rng(0)
+    namespace = {"tinygrad_cnn": tinygrad_cnn, "x": Tensor(rng.random((3, 4)), requires_grad=True),
+                 "cond": rng.random((3, 4)) > 0.5, "a": Tensor(rng.random(4)), "b": Tensor(0.0)}
+    exec(compile(block, "README.md (PyTorch names)", "exec"), namespace)
+    assert namespace["indices"].shape == (3,)
