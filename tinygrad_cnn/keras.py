@@ -98,6 +98,12 @@ ACTIVATIONS: Dict[str, Callable[[Tensor], Tensor]] = {
     "sigmoid": F.sigmoid,
     "tanh": F.tanh,
     "softmax": lambda x: F.softmax(x, axis=-1),   # over the last (channels/classes) axis, as Keras
+    "elu": F.elu,
+    "gelu": F.gelu,                                # Keras's default is the exact (erf) form too
+    "silu": F.silu,
+    "swish": F.silu,
+    "softplus": F.softplus,
+    "leaky_relu": lambda x: F.leaky_relu(x, 0.2),  # Keras's default negative_slope is 0.2
 }
 
 
