@@ -109,15 +109,12 @@ def _new_array(data: Any, dtype: Any) -> np.ndarray:
     source = data.data if isinstance(data, Tensor) else data
     try:
         array = np.asarray(source)
-    except (ValueError, TypeError):   # numpy >= 1.24 refuses ragged nested lists
+    except ValueError:   # numpy >= 1.24 refuses ragged nested lists
         raise ShapeError(f"Tensor: cannot make a tensor from {_describe(data)}: nested lists must be "
                          "rectangular (every row the same length)") from None
     if array.dtype.kind not in "biuf":
-        what = "ragged nested lists (rows of different lengths)" if array.dtype.kind == "O" and \
-            isinstance(source, (list, tuple)) and any(isinstance(v, (list, tuple)) for v in source) \
-            else _describe(data)
-        raise DTypeError(f"Tensor: cannot make a tensor from {what}; pass a number, a (nested) list of "
-                         "numbers, a numeric numpy array or a Tensor")
+        raise DTypeError(f"Tensor: cannot make a tensor from {_describe(data)}; pass a number, a (nested) "
+                         "list of numbers, a numeric numpy array or a Tensor")
     if dtype is not None:
         target = np.dtype(dtype)
     elif isinstance(source, (np.ndarray, np.generic)) and array.dtype in (np.float64, np.bool_):
@@ -126,7 +123,7 @@ def _new_array(data: Any, dtype: Any) -> np.ndarray:
         target = np.dtype(np.float32)
     if array.dtype != target:
         return array.astype(target)    # a new array already
-    if not isinstance(source, _BUILT_FRESH) or isinstance(source, np.ndarray):
+    if not isinstance(source, _BUILT_FRESH):
         return array.copy()
     return array
 
@@ -636,7 +633,8 @@ class Tensor:
             return self.maximum(axis)
         if dim is not None:
             return self._pick_along("max", np.argmax, axis, dim, keepdims, keepdim)
-        axis, keepdims = _torch_names("max", axis, None, keepdims, keepdim)
+        if keepdim is not None:
+            keepdims = _torch_names("max", axis, None, keepdims, keepdim)[1]
         return ops.Max.apply(self, axis=axis, keepdims=keepdims)
 
     def min(self, axis: Any = None, keepdims: bool = False, *, dim: Optional[int] = None,
@@ -646,7 +644,8 @@ class Tensor:
             return self.minimum(axis)
         if dim is not None:
             return self._pick_along("min", np.argmin, axis, dim, keepdims, keepdim)
-        axis, keepdims = _torch_names("min", axis, None, keepdims, keepdim)
+        if keepdim is not None:
+            keepdims = _torch_names("min", axis, None, keepdims, keepdim)[1]
         return ops.Min.apply(self, axis=axis, keepdims=keepdims)
 
     def _pick_along(self, op: str, arg: Callable, axis: Any, dim: Any, keepdims: bool,
