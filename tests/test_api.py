@@ -330,6 +330,12 @@ def test_tensor_of_something_that_is_not_numbers_names_it(bad, error, named):
         Tensor(bad)
     assert named in str(info.value)
 
+def test_internal_constructors_do_not_copy():
+    a = np.ones(3, dtype=np.float32)
+    assert Tensor._make(a, False).data is a and from_numpy(a).data is a   # the ops' hot path stays copy-free
+    assert (Tensor(a) * 2).data.base is None
+
+
 def test_parameter_of_a_tensor_shares_its_memory_as_torch():
     t = Tensor.randn(2, 3, seed=0)
     p = nn.Parameter(t)

@@ -95,6 +95,11 @@ def _describe(data: Any) -> str:
     return f"{type(data).__name__} {reprlib.repr(data)}"
 
 
+def _ragged(data: Any) -> ShapeError:
+    return ShapeError(f"Tensor: cannot make a tensor from {_describe(data)}: nested lists must be "
+                      "rectangular (every row the same length)")
+
+
 # np.asarray always builds a new array from these; anything else (an ndarray, an object with
 # __array__ such as a torch tensor) may hand back the caller's memory, so Tensor() copies it
 _BUILT_FRESH = (list, tuple, numbers.Number, np.generic)
@@ -110,8 +115,10 @@ def _new_array(data: Any, dtype: Any) -> np.ndarray:
     try:
         array = np.asarray(source)
     except ValueError:   # numpy >= 1.24 refuses ragged nested lists
-        raise ShapeError(f"Tensor: cannot make a tensor from {_describe(data)}: nested lists must be "
-                         "rectangular (every row the same length)") from None
+        raise _ragged(data) from None
+    if array.dtype.kind == "O" and isinstance(source, (list, tuple)) and \
+            any(isinstance(v, (list, tuple, np.ndarray)) for v in array.flat):
+        raise _ragged(data)   # older numpy made an object array of the rows instead
     if array.dtype.kind not in "biuf":
         raise DTypeError(f"Tensor: cannot make a tensor from {_describe(data)}; pass a number, a (nested) "
                          "list of numbers, a numeric numpy array or a Tensor")
