@@ -62,6 +62,7 @@ def test_squeeze_dim(shape, dim): both([shape], lambda x: x.squeeze(dim=dim))
 @pytest.mark.parametrize("shape,dim", [((2, 3), 0), ((2, 3), -1), ((2, 3), 2), ((), 0)])
 def test_unsqueeze_dim(shape, dim): both([shape], lambda x: x.unsqueeze(dim=dim))
 def test_transpose_dim0_dim1(): both([(2, 3, 4)], lambda x: x.transpose(dim0=0, dim1=2))
+def test_permute_dims(): both([(2, 3, 4)], lambda x: x.permute(dims=(2, 0, 1)) + x.permute(2, 0, 1))
 @pytest.mark.parametrize("shape,dim,index", [((3, 4), 1, 2), ((3, 4, 2), 0, -1), ((5,), 0, 3)])
 def test_select_dim_index(shape, dim, index): both([shape], lambda x: x.select(dim, index))
 

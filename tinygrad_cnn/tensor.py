@@ -771,8 +771,12 @@ class Tensor:
         start, end = start_dim % self.ndim, end_dim % self.ndim
         return self.reshape(*self.shape[:start], -1, *self.shape[end + 1:])
 
-    def permute(self, *axes: Any) -> "Tensor":
-        """Reorder the dimensions."""
+    def permute(self, *axes: Any, dims: Optional[Sequence[int]] = None) -> "Tensor":
+        """Reorder the dimensions: ``x.permute(2, 0, 1)``, ``x.permute((2, 0, 1))`` or ``x.permute(dims=...)``."""
+        if dims is not None:
+            if axes:
+                raise TypeError("permute: pass the order once (positionally or as dims=)")
+            axes = (tuple(dims),)
         return ops.Permute.apply(self, axes=_shape_arg(axes))
 
     def transpose(self, dim0: int = 0, dim1: int = 1) -> "Tensor":
