@@ -73,7 +73,7 @@ def test_relu_and_abs_at_zero_match_torch():
 @pytest.mark.parametrize("sc,sa,sb", [((3, 4), (3, 4), (3, 4)), ((3, 1), (4,), ()), ((4,), (3, 4), (3, 1))])
 def test_where(sc, sa, sb):
     cond = np.random.default_rng(3).random(sc) > 0.5
-    both([sa, sb], lambda a, b: Tensor.select(cond, a, b),
+    both([sa, sb], lambda a, b: Tensor.if_else(cond, a, b),
          lambda a, b: torch.where(torch.tensor(cond), a, b))
 
 

@@ -25,7 +25,7 @@ from .errors import CheckpointError, TinygradError
 from .fileio import atomic_write, save_npz
 from .models import build_model
 from .nn import Module, read_npz
-from .tensor import Tensor, manual_seed
+from .tensor import Tensor, from_numpy, manual_seed
 
 DATASETS = ("digits", "mnist")
 MODELS = ("cnn", "lenet", "mlp")
@@ -34,6 +34,12 @@ SCHEDULES = ("cosine", "step", "none")
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "adagrad": 0.05, "rmsprop": 0.002, "adam": 0.003}
 MODEL_IMAGE_SIZE = {"cnn": (8, 8), "lenet": (28, 28), "mlp": None}  # None: any size (flattened)
 CHECKPOINT_VERSION = 1
+
+
+def _batch(x: np.ndarray) -> Tensor:
+    """A batch as a float32 input tensor, sharing the loader's array when it is float32 already
+    (inputs are only read, so the copy ``Tensor()`` makes would buy nothing)."""
+    return from_numpy(np.asarray(x, dtype=np.float32))
 
 
 class TrainError(TinygradError, ValueError):
@@ -163,7 +169,7 @@ def evaluate(model: Module, x: np.ndarray, y: np.ndarray, batch_size: int = 512)
     total_loss, correct = 0.0, 0
     with no_grad():
         for start in range(0, len(x), batch_size):
-            logits = model(Tensor(x[start:start + batch_size]))
+            logits = model(_batch(x[start:start + batch_size]))
             labels = y[start:start + batch_size]
             total_loss += F.cross_entropy(logits, labels, reduction="sum").item()
             correct += int((logits.data.argmax(axis=1) == labels).sum())
@@ -301,7 +307,7 @@ def train(config: TrainConfig) -> Tuple[Module, History]:
         bar = _progress(loader, len(loader), f"epoch {epoch + 1}/{config.epochs}", config.progress)
         for xb, yb in bar:
             optimizer.zero_grad()
-            logits = model(Tensor(xb))
+            logits = model(_batch(xb))
             loss = F.cross_entropy(logits, yb)
             loss.backward()
             optimizer.step()
