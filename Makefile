@@ -12,9 +12,11 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# PyTorch is a test-only oracle (the `parity` extra); .ci/run installs it, `make parity` does too.
+# PyTorch is a test-only oracle (the `parity` extra): `make parity` installs it into .venv and runs
+# the suite with the parity tests required (.ci/run does the same).
 parity: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,parity]'
+	TINYGRAD_CNN_REQUIRE_TORCH=1 $(PY) -m pytest -q
 
 demo: $(STAMP)
 	$(PY) -m tinygrad_cnn train --dataset digits --model cnn --epochs 12 --out runs/demo

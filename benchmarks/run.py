@@ -25,6 +25,9 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 
 import workloads  # noqa: E402
+from tinygrad_cnn.allocator import tune_allocator  # noqa: E402
+
+tune_allocator()  # as the `train` command does: freed array memory is reused, not page-faulted back
 
 try:
     import torch
@@ -65,6 +68,7 @@ def peak_memory(engine: str, steps: int) -> Optional[float]:
     """Peak RSS (MiB) of a fresh process running ``steps`` LeNet training steps with ``engine`` alone."""
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec
     code = (f"import sys; sys.path.insert(0, {HERE!r}); sys.path.insert(0, {ROOT!r}); import workloads; "
+            "from tinygrad_cnn.allocator import tune_allocator; tune_allocator(); "
             f"step = workloads.build('lenet', {engine!r}); [step() for _ in range({steps})]; "
             "print([int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0] / 1024)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

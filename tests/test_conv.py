@@ -8,11 +8,9 @@ import pytest
 
 import tinygrad_cnn.functional as F
 from tinygrad_cnn import ShapeError, Tensor
-from helpers import check_gradients, compare_with_torch, torch
+from helpers import TF, check_gradients, compare_with_torch, torch
 from tinygrad_cnn.autograd import topological_order
 
-if torch is not None:
-    import torch.nn.functional as TF
 
 
 def _fits(size, kernel, padding, dilation):

@@ -45,7 +45,7 @@ BINARY = {
     "mul": lambda a, b: a * b,
     "div_safe": lambda a, b: a / (b * b + 1),
     "maximum": lambda a, b: a.maximum(b),
-    "where": lambda a, b: Tensor.select(a.data > 0, a, b),
+    "where": lambda a, b: Tensor.if_else(a.data > 0, a, b),
 }
 
 

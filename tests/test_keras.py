@@ -422,3 +422,25 @@ def test_per_pixel_softmax_loss_and_custom_loss():
     model.compile(optimizer="sgd", loss=lambda y_true, y_pred: ((y_pred - y_true) ** 2).sum(axis=-1))
     onehot = to_categorical(y, 3)
     assert model.evaluate(x, onehot) == pytest.approx(((probs - onehot) ** 2).sum(-1).mean(), rel=1e-10)
+
+
+def test_fit_stops_on_a_nan_loss_with_the_train_commands_advice(digits):
+    x, y = digits
+    x = np.full_like(x[:64], np.nan)
+    model = small_cnn(seed=0)
+    model.compile(optimizer=Adam(learning_rate=0.01), loss="sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match=r"epoch 1: the loss became nan; lower the learning rate \(now 0.01\)"):
+        model.fit(x, y[:64], epochs=3, batch_size=32, verbose=0)
+
+
+@pytest.mark.parametrize("name", ["elu", "gelu", "silu", "swish", "softplus", "leaky_relu"])
+def test_dense_accepts_the_new_activation_names(name):
+    from tinygrad_cnn.keras import ACTIVATIONS
+    model = Sequential([Input(shape=(3,)), Dense(4, activation=name), Dense(2)], seed=0)
+    out = model.predict(np.linspace(-2, 2, 6, dtype=np.float32).reshape(2, 3))
+    assert out.shape == (2, 2) and np.all(np.isfinite(out))
+    x = Tensor(np.array([-1.0, 0.5]))
+    expected = {"elu": [np.expm1(-1.0), 0.5], "gelu": [-0.15865525, 0.34573123], "silu": [-0.26894142, 0.31122967],
+                "swish": [-0.26894142, 0.31122967], "softplus": [0.31326169, 0.97407698],
+                "leaky_relu": [-0.2, 0.5]}[name]   # Keras's values (leaky_relu's slope 0.2)
+    np.testing.assert_allclose(ACTIVATIONS[name](x).data, expected, rtol=1e-6)

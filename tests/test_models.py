@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 import tinygrad_cnn.functional as F
-from helpers import requires_torch, torch
+from helpers import HAVE_TORCH, requires_torch, torch
 from tinygrad_cnn import Tensor, optim
 from tinygrad_cnn.data import load_digits, train_test_split
 from tinygrad_cnn.models import MODELS, DigitsCNN, LeNet5, build_model, digits_cnn, lenet5, mlp
 
-if torch is not None:
+if HAVE_TORCH:
     import torch.nn as tnn
     import torch.nn.functional as TF
 

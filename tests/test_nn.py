@@ -10,11 +10,11 @@ import zipfile
 import numpy as np
 import pytest
 
-from helpers import requires_torch, torch
+from helpers import HAVE_TORCH, requires_torch, torch
 from tinygrad_cnn import CheckpointError, ShapeError, Tensor, manual_seed, nn, no_grad
 from tinygrad_cnn.gradcheck import gradcheck
 
-if torch is not None:
+if HAVE_TORCH:
     import torch.nn as tnn
 
 

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from helpers import requires_torch, torch
+from helpers import HAVE_TORCH, requires_torch, torch
 from tinygrad_cnn import CheckpointError, DTypeError, Tensor
 from tinygrad_cnn import optim
 from tinygrad_cnn.optim import flatten_state, unflatten_state
@@ -53,7 +53,7 @@ def run_torch(name, kwargs, arrays, data, dtype=np.float64):
 
 def assert_trajectory_matches_torch(name, kwargs, steps=10, dtype=np.float64, atol=1e-6, rtol=1e-6):
     """10 steps of ours and torch's optimizer from the same weights on the same batches agree."""
-    if torch is None:
+    if not HAVE_TORCH:
         pytest.skip("PyTorch (the parity oracle) is not installed")
     arrays, data = initial_arrays(), batches(steps)
     ours, _ = run_ours(name, kwargs, arrays, data, dtype)
@@ -343,7 +343,7 @@ def test_step_rejects_grad_of_wrong_shape():
 # ------------------------------------------------------------------ LR schedules
 def assert_schedule_matches_torch(name, kwargs, epochs=30):
     """Our schedule sets the same learning rates as torch's, for every epoch and param group."""
-    if torch is None:
+    if not HAVE_TORCH:
         pytest.skip("PyTorch (the parity oracle) is not installed")
     ours_opt = optim.SGD([{"params": [_w()]}, {"params": [_w()], "lr": 0.01}], lr=0.1)
     theirs_opt = torch.optim.SGD([{"params": [torch.ones(3, requires_grad=True)]},
@@ -413,7 +413,7 @@ GRAD_SHAPES = [(3, 4), (4,), (2, 2, 2)]
 
 def assert_clip_matches_torch(clip, torch_clip, **kwargs):
     """Clip the same gradients (plus a parameter with none) with ours and torch's; compare all."""
-    if torch is None:
+    if not HAVE_TORCH:
         pytest.skip("PyTorch (the parity oracle) is not installed")
     rng = np.random.default_rng(3)
     grads = [rng.standard_normal(s) for s in GRAD_SHAPES]

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from helpers import compare_with_torch, torch
+from helpers import HAVE_TORCH, compare_with_torch, torch
 from tinygrad_cnn import Tensor
 from tinygrad_cnn.gradcheck import gradcheck
 
@@ -31,7 +31,7 @@ def test_binary_ops_on_random_broadcast_shapes(shapes, op, seed):
     inputs = [Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)]
     assert gradcheck(fn, inputs)
     assert inputs[0].grad.shape == sa and inputs[1].grad.shape == sb
-    if torch is not None:
+    if HAVE_TORCH:
         compare_with_torch(None, fn, arrays=[a, b])
 
 
@@ -46,7 +46,7 @@ def test_reductions_over_random_axes(shape, data):
     for reduce in ("sum", "max", "mean"):
         fn = lambda x: getattr(x, reduce)(axis=tuple(axes), keepdims=keepdims)
         assert gradcheck(fn, [Tensor(x0, requires_grad=True)])
-        if torch is not None:
+        if HAVE_TORCH:
             tfn = {"sum": lambda x: x.sum(dim=tuple(axes), keepdim=keepdims),
                    "max": lambda x: x.amax(dim=tuple(axes), keepdim=keepdims),
                    "mean": lambda x: x.mean(dim=tuple(axes), keepdim=keepdims)}[reduce]

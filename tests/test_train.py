@@ -158,3 +158,105 @@ def test_drawing_the_graph_leaves_the_trained_model_as_checkpointed(tmp_path):
     saved = read_npz(tmp_path / "run" / "checkpoint.npz")
     for key, value in model.state_dict().items():
         assert np.array_equal(saved[f"model/{key}"], value), key
+
+
+# ---------------------------------------------------------------- the first hour with the command line
+
+def run_cli_in(cwd, *args, path=None):
+    """The command line from another folder (and optionally another PATH), as a new user runs it."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if path is not None:
+        env["PATH"] = path
+    return subprocess.run([sys.executable, "-m", "tinygrad_cnn", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=300)
+
+
+@pytest.mark.parametrize("command", ["train", "graph"])
+def test_negative_seed_is_a_one_line_usage_error(command, tmp_path):
+    done = run_cli(command, "--seed", "-1", "--out", str(tmp_path / ("run" if command == "train" else "g.svg")))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--seed: must be an integer >= 0, got -1" in done.stderr
+    assert not os.path.exists(tmp_path / "run")
+    with pytest.raises(TrainError, match="--seed: must be an integer >= 0"):
+        train(quick(tmp_path, seed=-1))
+
+
+@pytest.mark.parametrize("command,default", [("train", "--epochs EPOCHS passes over the training set (default: 12)"),
+                                             ("graph", "(default: lenet)")])
+def test_help_shows_the_defaults(command, default):
+    done = run_cli(command, "--help")
+    assert done.returncode == 0 and default in " ".join(done.stdout.split())
+    if command == "train":
+        assert "(default: momentum)" in done.stdout and "--no-progress" in done.stdout
+        assert "(default: None)" not in done.stdout and "(default: False)" not in done.stdout
+
+
+def test_idx_labels_beyond_ten_give_as_many_classes(tmp_path):
+    data = tmp_path / "emnist"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 96), ("t10k", 32)):   # EMNIST letters: labels 1..26
+        write_idx(data / f"{prefix}-images-idx3-ubyte", rng.integers(0, 255, (n, 28, 28), dtype=np.uint8))
+        write_idx(data / f"{prefix}-labels-idx1-ubyte", rng.integers(1, 27, n).astype(np.uint8))
+    out = tmp_path / "out"
+    done = run_cli("train", "--dataset", "mnist", "--data-dir", str(data), "--model", "mlp", "--epochs", "1",
+                   "--no-graph", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert read_npz(out / "checkpoint.npz")["model/5.weight"].shape[0] == 27
+
+
+def test_a_run_that_fails_before_its_first_epoch_leaves_no_folder(tmp_path, monkeypatch):
+    def crash(*args, **kwargs):
+        raise TrainError("epoch 1: the loss became nan; lower --lr")
+    monkeypatch.setattr(training, "evaluate", crash)
+    with pytest.raises(TrainError):
+        train(quick(tmp_path))
+    assert not os.path.exists(tmp_path / "run")
+
+
+def test_a_log_file_gets_one_line_per_epoch_and_the_main_job_needs_no_dot(tmp_path):
+    out = tmp_path / "run"
+    # not a terminal (output captured), and no Graphviz program on PATH: the bundled one draws graph.svg
+    done = run_cli_in(tmp_path, "train", "--epochs", "2", "--out", str(out), path="")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split()[1] for line in lines[:2]] == ["1/2", "2/2"] and len(lines) == 3
+    assert "2 epochs in" in lines[-1] and "it/s" not in done.stderr and "%|" not in done.stderr
+    assert len(lines) + len(done.stderr.splitlines()) < 60
+    assert (out / "training.png").read_bytes().startswith(b"\x89PNG")
+    assert b"<svg" in (out / "graph.svg").read_bytes()
+
+
+def test_one_epoch_is_singular(tmp_path, capsys):
+    train(quick(tmp_path, epochs=1))
+    assert "1 epoch in" in capsys.readouterr().out
+
+
+def test_importing_leaves_malloc_alone_and_the_train_command_tunes_it(tmp_path):
+    probe = ("import sys, tinygrad_cnn, tinygrad_cnn.allocator as a\n"
+             "print(a.tuned)\n"
+             "from tinygrad_cnn.__main__ import main\n"
+             "main(['train', '--epochs', '1', '--no-graph', '--out', sys.argv[1]])\n"
+             "print(a.tuned)\n")
+    done = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "run")], capture_output=True, text=True,
+                          timeout=300, env={k: v for k, v in os.environ.items() if k != "TINYGRAD_CNN_MALLOC_TUNING"})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "False"
+    assert lines[-1] == ("True" if sys.platform.startswith("linux") else "False")
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_progress_bars_only_on_a_terminal(terminal, monkeypatch):
+    import io
+
+    class Stream(io.StringIO):
+        def isatty(self):
+            return terminal
+    monkeypatch.setattr(sys, "stderr", Stream())
+    bar = training._progress(range(3), 3, "epoch 1/1", enabled=True)
+    assert bool(bar.disable) is (not terminal)   # disable=None stays falsy on a terminal
+    assert list(bar) == [0, 1, 2]
+    assert training._progress(range(3), 3, "epoch 1/1", enabled=False) == range(3)   # --no-progress

@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 
 from tinygrad_cnn import Tensor
-from tinygrad_cnn import viz
+from tinygrad_cnn import graphviz_backend, viz
 from tinygrad_cnn.autograd import Step, topological_order, with_module_path
 
 has_dot = shutil.which("dot") is not None
 requires_dot = pytest.mark.skipif(not has_dot, reason="Graphviz's dot program is not installed")
+# the bundled Graphviz (pygraphviz's wheel) is a dependency wherever a wheel exists: Python >= 3.10
+bundled = pytest.mark.skipif(sys.version_info < (3, 10), reason="pygraphviz's wheels need Python >= 3.10")
 
 
 # ================================ graphs to draw =================================================
@@ -88,7 +90,7 @@ def attr(text, key):
 
 
 def drawn_nodes(source):
-    return {n.strip('"') for n in re.findall(r"^\s*(t\d+|m_[^ ]+|\"m_[^\"]+\") \[", source, re.M)}
+    return {n.strip('"') for n in re.findall(r"^\s*(n\d+(?:u\d+)?|m_[^ ]+|\"m_[^\"]+\") \[", source, re.M)}
 
 
 def graph_tensors(root):
@@ -103,17 +105,23 @@ def graph_tensors(root):
 def test_one_node_per_op_and_leaf():
     loss, params = mixed_graph()
     loss.backward()
-    source = viz.draw_graph(loss, params).source
+    graph = viz.draw_graph(loss, params)
+    source = graph.source
     order, constants = graph_tensors(loss)
-    assert drawn_nodes(source) == {viz.node_id(t) for t in order + constants}
+    tensor_nodes = {viz.node_id(graph, t) for t in order + constants}
+    # a constant used by several ops (the cached 2 in y[0] * 2 and y ** 2) is drawn once per use
+    uses = {id(c): sum(c is p for t in order if t._ctx is not None for p in t._ctx.parents) for c in constants}
+    copies = {f"{graph.tensor_nodes[id(c)]}u{k}" for c in constants if c.size == 1 for k in range(1, uses[id(c)])}
+    assert copies and drawn_nodes(source) == tensor_nodes | copies
 
 
 def test_one_edge_per_input_of_each_op():
     x = Tensor([1.0, 2.0], requires_grad=True)
     y = (x * x).sum()   # x feeds mul twice: two edges
-    source = viz.draw_graph(y).source
+    graph = viz.draw_graph(y)
+    source = graph.source
     mul = y._ctx.parents[0]
-    assert len(edge_attrs(source, viz.node_id(x), viz.node_id(mul))) == 2
+    assert len(edge_attrs(source, viz.node_id(graph, x), viz.node_id(graph, mul))) == 2
 
 
 @pytest.mark.parametrize("make_params", [dict, DuckModule, lambda p: list(p.items())])
@@ -125,8 +133,9 @@ def test_parameter_names_in_labels(make_params):
 
 def test_unnamed_leaves_are_input_or_const():
     x = Tensor(np.ones((2, 2)), requires_grad=True)
-    source = viz.draw_graph((x * 3).sum()).source
-    assert "<B>input</B>" in node_attrs(source, viz.node_id(x)) and "<B>const</B>" in source
+    graph = viz.draw_graph((x * 3).sum())
+    source = graph.source
+    assert "<B>input</B>" in node_attrs(source, viz.node_id(graph, x)) and "<B>const</B>" in source
 
 
 def test_bad_params_are_refused_naming_the_entry():
@@ -147,9 +156,10 @@ def test_labels_show_op_shape_and_grad_norm_after_backward():
     before = viz.draw_graph(loss, params, show_data=False).source
     assert "‖g‖" not in before and "legend" not in before
     loss.backward()
-    source = viz.draw_graph(loss, params, show_data=False).source
+    graph = viz.draw_graph(loss, params, show_data=False)
+    source = graph.source
     w = params["layer.weight"]
-    label = node_attrs(source, viz.node_id(w))
+    label = node_attrs(source, viz.node_id(graph, w))
     assert "(3, 4)" in label and f"‖g‖ {viz._num(float(np.linalg.norm(w.grad.data)))}" in label
     assert "<B>matmul</B>" in source
 
@@ -174,28 +184,30 @@ def two_branches(small=1e-6, big=1e3, backward=True):
 
 def test_edge_width_and_colour_grow_with_gradient_size():
     loss, a, b = two_branches()
-    source = viz.draw_graph(loss).source
-    (small,) = edge_attrs(source, viz.node_id(a), viz.node_id(loss._ctx.parents[0]))
-    (big,) = edge_attrs(source, viz.node_id(b), viz.node_id(loss._ctx.parents[1]))
+    graph = viz.draw_graph(loss)
+    source = graph.source
+    (small,) = edge_attrs(source, viz.node_id(graph, a), viz.node_id(graph, loss._ctx.parents[0]))
+    (big,) = edge_attrs(source, viz.node_id(graph, b), viz.node_id(graph, loss._ctx.parents[1]))
     assert float(attr(small, "penwidth")) < float(attr(big, "penwidth"))
     assert attr(small, "color") != attr(big, "color")
     assert attr(small, "style") == "dashed" and "▼" in small       # 1e-6 vs 1e3: vanishing
-    assert "▼ vanishing" in node_attrs(source, viz.node_id(a))
+    assert "▼ vanishing" in node_attrs(source, viz.node_id(graph, a))
 
 
 @pytest.mark.parametrize("big", [1e5, np.inf])
 def test_exploding_gradients_are_bold_and_marked(big):
     loss, a, b = two_branches(small=1.0, big=big)
-    source = viz.draw_graph(loss).source
-    (edge,) = edge_attrs(source, viz.node_id(b), viz.node_id(loss._ctx.parents[1]))
+    graph = viz.draw_graph(loss)
+    source = graph.source
+    (edge,) = edge_attrs(source, viz.node_id(graph, b), viz.node_id(graph, loss._ctx.parents[1]))
     assert attr(edge, "style") == "bold" and "▲" in edge
-    assert "▲" in node_attrs(source, viz.node_id(b))
+    assert "▲" in node_attrs(source, viz.node_id(graph, b))
 
 
 def test_edges_without_gradient_are_grey_and_thin():
     loss, params = mixed_graph()
     source = viz.draw_graph(loss, params).source
-    for line in re.findall(r"-> t\d+ \[(.*?)\]$", source, re.M):
+    for line in re.findall(r"-> n\d+ \[(.*?)\]$", source, re.M):
         assert attr(line, "color") in (viz.NO_GRAD_COLOUR, viz.CONSTANT_EDGE_COLOUR)
         assert float(attr(line, "penwidth")) <= 0.8
 
@@ -210,9 +222,10 @@ def test_scale_colours_run_from_blue_to_red():
 
 def test_auto_scale_spans_this_graph():
     loss, a, b = two_branches(small=1e-2, big=1.0)
-    source = viz.draw_graph(loss, grad_range="auto").source
-    (small,) = edge_attrs(source, viz.node_id(a), viz.node_id(loss._ctx.parents[0]))
-    (big,) = edge_attrs(source, viz.node_id(b), viz.node_id(loss._ctx.parents[1]))
+    graph = viz.draw_graph(loss, grad_range="auto")
+    source = graph.source
+    (small,) = edge_attrs(source, viz.node_id(graph, a), viz.node_id(graph, loss._ctx.parents[0]))
+    (big,) = edge_attrs(source, viz.node_id(graph, b), viz.node_id(graph, loss._ctx.parents[1]))
     assert float(attr(small, "penwidth")) == viz.PENWIDTH_RANGE[0]
     assert float(attr(big, "penwidth")) == viz.PENWIDTH_RANGE[1]
 
@@ -221,16 +234,18 @@ def test_show_stats_reports_dead_relu_share():
     x = Tensor([-1.0, -2.0, 3.0, 4.0], requires_grad=True)
     y = x.relu().sum()
     y.backward()
-    source = viz.draw_graph(y, show_stats=True).source
-    assert "zeros 50%" in node_attrs(source, viz.node_id(x))
+    graph = viz.draw_graph(y, show_stats=True)
+    source = graph.source
+    assert "zeros 50%" in node_attrs(source, viz.node_id(graph, x))
 
 
 def test_show_saved_reports_memory_kept_for_backward():
     x = Tensor(np.ones((4, 8), dtype=np.float32), requires_grad=True)
     y = (x * x).sum()
     y.backward(retain_graph=True)
-    source = viz.draw_graph(y, show_saved=True).source
-    mul = node_attrs(source, viz.node_id(y._ctx.parents[0]))
+    graph = viz.draw_graph(y, show_saved=True)
+    source = graph.source
+    mul = node_attrs(source, viz.node_id(graph, y._ctx.parents[0]))
     assert "keeps input0 (4, 8), input1 (4, 8): 256 B" in mul
     assert "saved for backward in all: 128 B" in source   # the same array kept twice counts once
 
@@ -239,7 +254,8 @@ def test_show_saved_reports_memory_kept_for_backward():
 
 def test_group_modules_draws_nested_clusters():
     loss, params = module_graph()
-    source = viz.draw_graph(loss, params, group_modules=True).source
+    graph = viz.draw_graph(loss, params, group_modules=True)
+    source = graph.source
     for path in ("features", "features.0", "features.1", "head"):
         assert f'subgraph "cluster_{path}"' in source or f"subgraph cluster_{path} " in source
         assert f"label={path}" in source or f'label="{path}"' in source
@@ -251,7 +267,7 @@ def test_group_modules_draws_nested_clusters():
         depth += line.count("{") - line.count("}")
     assert depths["cluster_features.0"] == depths["cluster_features"] + 1
     features0 = source[source.index("cluster_features.0"):]
-    assert viz.node_id(params["features.0.weight"]) in features0.split("}")[0]
+    assert viz.node_id(graph, params["features.0.weight"]) in features0.split("}")[0]
 
 
 def test_ops_show_their_module_without_clusters():
@@ -285,10 +301,11 @@ def test_max_nodes_guard_suggests_collapse():
 def test_micrograd_labels_on_a_scalar_graph():
     loss, (a, b, c, f) = micrograd_graph()
     loss.backward()
-    source = viz.draw_graph(loss).source
-    assert "data 2" in node_attrs(source, viz.node_id(a)) and "grad 6" in node_attrs(source, viz.node_id(a))
-    assert "data -3" in node_attrs(source, viz.node_id(b)) and "grad -4" in node_attrs(source, viz.node_id(b))
-    assert "data -8" in node_attrs(source, viz.node_id(loss)) and "grad 1" in node_attrs(source, viz.node_id(loss))
+    graph = viz.draw_graph(loss)
+    source = graph.source
+    assert "data 2" in node_attrs(source, viz.node_id(graph, a)) and "grad 6" in node_attrs(source, viz.node_id(graph, a))
+    assert "data -3" in node_attrs(source, viz.node_id(graph, b)) and "grad -4" in node_attrs(source, viz.node_id(graph, b))
+    assert "data -8" in node_attrs(source, viz.node_id(graph, loss)) and "grad 1" in node_attrs(source, viz.node_id(graph, loss))
 
 
 def test_big_tensors_show_norms_not_values():
@@ -316,8 +333,8 @@ def test_draws_float32_and_float64(dtype):
 
 # ================================ stepping through backward ======================================
 
-def status_fill(source, tensor):
-    return attr(node_attrs(source, viz.node_id(tensor)), "fillcolor")
+def status_fill(graph, tensor):
+    return attr(node_attrs(graph.source, viz.node_id(graph, tensor)), "fillcolor")
 
 
 def test_step_marks_current_done_and_pending():
@@ -325,19 +342,20 @@ def test_step_marks_current_done_and_pending():
     walk = list(reversed(topological_order(loss)))
     steps = list(loss.backward_steps())
     k = len(steps) // 2
-    source = viz.draw_graph(loss, params, step=steps[k]).source
+    graph = viz.draw_graph(loss, params, step=steps[k])
+    source = graph.source
     current = [id(t) for t in walk].index(id(steps[k].tensor))
     for position, t in enumerate(walk):
         expected = "current" if position == current else "done" if position < current else "pending"
-        assert status_fill(source, t) == viz._STEP_FILL[expected], (position, expected)
+        assert status_fill(graph, t) == viz._STEP_FILL[expected], (position, expected)
     assert f"step {steps[k].index + 1}/{steps[k].total}" in source   # default title
 
 
 def test_step_index_with_the_list_of_steps():
     loss, params = mixed_graph()
     steps = list(loss.backward_steps())
-    source = viz.draw_graph(loss, params, step=0, steps=steps).source
-    assert status_fill(source, loss) == viz._STEP_FILL["current"]
+    graph = viz.draw_graph(loss, params, step=0, steps=steps)
+    assert status_fill(graph, loss) == viz._STEP_FILL["current"]
     with pytest.raises(ValueError, match="pass the steps too"):
         viz.draw_graph(loss, params, step=0)
     with pytest.raises(ValueError, match="out of range for"):
@@ -347,8 +365,8 @@ def test_step_index_with_the_list_of_steps():
 def test_step_hides_gradients_not_computed_yet():
     loss, a, b = two_branches(backward=False)
     steps = list(loss.backward_steps())
-    first = viz.draw_graph(loss, step=steps[0]).source
-    leaf = node_attrs(first, viz.node_id(a))
+    graph = viz.draw_graph(loss, step=steps[0])
+    leaf = node_attrs(graph.source, viz.node_id(graph, a))
     assert "grad" not in leaf and "‖g‖" not in leaf
 
 
@@ -452,21 +470,89 @@ def test_render_dot_source_needs_no_dot(tmp_path, monkeypatch):
     assert open(path, encoding="utf-8").read().startswith("digraph")
 
 
-def test_render_without_dot_writes_source_and_says_how_to_install(tmp_path, monkeypatch):
+@pytest.fixture
+def no_dot(monkeypatch):
+    """A PATH without Graphviz's dot: rendering must fall back to the bundled Graphviz."""
     monkeypatch.setenv("PATH", "")
+    monkeypatch.setattr(graphviz_backend.shutil, "which", lambda name, *args, **kwargs: None)
+    assert graphviz_backend.renderer_name() == "bundled"
+
+
+@pytest.fixture
+def no_graphviz(no_dot, monkeypatch):
+    """Neither dot nor the bundled Graphviz (as on Python 3.9 without dot)."""
+    monkeypatch.setattr(graphviz_backend, "_bundled_available", lambda: False)
+
+
+@bundled
+def test_render_svg_without_dot_uses_the_bundled_graphviz(tmp_path, no_dot):
+    loss, params = mixed_graph()
+    loss.backward()
+    path = viz.render(viz.draw_graph(loss, params, show_stats=True), tmp_path / "graph.svg")
+    svg = open(path, encoding="utf-8").read()
+    assert "<svg" in svg and "layer.weight" in svg and "‖g‖" in svg
+    assert sorted(os.listdir(tmp_path)) == ["graph.svg"]   # no temporary files left
+
+
+@bundled
+def test_the_drawing_renders_like_a_digraph_without_dot(tmp_path, no_dot):
+    import graphviz
+
     loss, _ = micrograd_graph()
-    with pytest.raises(viz.GraphvizNotFoundError, match="apt-get install graphviz.*brew install graphviz") as info:
-        viz.render(viz.draw_graph(loss), tmp_path / "graph.svg")
+    loss.backward()
+    graph = viz.draw_graph(loss)
+    assert isinstance(graph, graphviz.Digraph)
+    assert graph.pipe().lstrip().startswith(b"<?xml") and "<svg" in graph.pipe(encoding="utf-8")
+    written = graph.render(outfile=tmp_path / "micrograd.svg")
+    assert written == str(tmp_path / "micrograd.svg") and "<svg" in open(written, encoding="utf-8").read()
+    assert (tmp_path / "micrograd.gv").read_text(encoding="utf-8") == graph.source   # as Digraph.render
+    assert graph.render("graph", directory=tmp_path, cleanup=True) == os.path.join(str(tmp_path), "graph.svg")
+    assert not (tmp_path / "graph").exists() and (tmp_path / "graph.svg").exists()
+    copied = graph.copy()
+    assert copied.tensor_nodes == graph.tensor_nodes and copied.pipe() == graph.pipe()
+
+
+@bundled
+def test_jupyter_shows_the_svg_inline_without_dot(no_dot):
+    loss, _ = micrograd_graph()
+    loss.backward()
+    bundle = viz.draw_graph(loss, rankdir="LR")._repr_mimebundle_()
+    assert list(bundle) == ["image/svg+xml"] and "<svg" in bundle["image/svg+xml"]
+    assert "grad 6" in bundle["image/svg+xml"]
+
+
+@bundled
+@pytest.mark.parametrize("extension,magic", [("png", b"\x89PNG"), ("pdf", b"%PDF")])
+def test_png_and_pdf_without_dot(tmp_path, no_dot, extension, magic):
+    loss, _ = micrograd_graph()
+    loss.backward()
+    path = viz.render(viz.draw_graph(loss), tmp_path / f"graph.{extension}")
+    assert open(path, "rb").read().startswith(magic)
+
+
+def test_without_any_graphviz_the_message_says_what_to_install(tmp_path, no_graphviz):
+    loss, _ = micrograd_graph()
+    graph = viz.draw_graph(loss)
+    with pytest.raises(viz.GraphvizNotFoundError, match="pip install pygraphviz.*apt-get install graphviz.*"
+                                                        "brew install graphviz") as info:
+        viz.render(graph, tmp_path / "graph.svg")
     assert isinstance(info.value, RuntimeError)
     dot_file = tmp_path / "graph.dot"
     assert str(dot_file) in str(info.value) and dot_file.read_text(encoding="utf-8").startswith("digraph")
     assert not (tmp_path / "graph.svg").exists()
+    with pytest.raises(viz.GraphvizNotFoundError, match="pip install pygraphviz"):
+        graph.pipe()
+    bundle = graph._repr_mimebundle_()   # Jupyter: the reason as text, never graphviz's traceback
+    assert list(bundle) == ["text/plain"] and "pip install pygraphviz" in bundle["text/plain"]
 
 
-def test_render_when_graphviz_cannot_run_dot(tmp_path, monkeypatch):
+@bundled
+def test_render_when_dot_cannot_run(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", "")
-    monkeypatch.setattr(viz.shutil, "which", lambda name: "/pretend/dot")
+    monkeypatch.setattr(graphviz_backend.shutil, "which", lambda name, *args, **kwargs: "/pretend/dot")
     loss, _ = micrograd_graph()
+    assert b"<svg" in open(viz.render(viz.draw_graph(loss), tmp_path / "graph.svg"), "rb").read()  # bundled
+    monkeypatch.setattr(graphviz_backend, "_bundled_available", lambda: False)
     with pytest.raises(RuntimeError, match="conda install graphviz"):
         viz.render(viz.draw_graph(loss), tmp_path / "graph.png")
     assert (tmp_path / "graph.dot").exists()
@@ -475,10 +561,63 @@ def test_render_when_graphviz_cannot_run_dot(tmp_path, monkeypatch):
 def test_render_refuses_unknown_formats_and_missing_folders(tmp_path):
     loss, _ = micrograd_graph()
     graph = viz.draw_graph(loss)
-    with pytest.raises(ValueError, match="cannot tell the format of"):
-        viz.render(graph, tmp_path / "graph.jpeg2000")
+    with pytest.raises(ValueError, match=r"cannot write .*graph.jpg.*pictures are .svg, .png or .pdf"):
+        viz.render(graph, tmp_path / "graph.jpg")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         viz.render(graph, tmp_path / "missing" / "graph.svg")
+
+
+# ================================ graphs that cannot choke the renderer ===========================
+
+def shared_constant_chain(ops):
+    """y = y * 1.0001, ops times: every op multiplies by the same (cached) Python number."""
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = x
+    for _ in range(ops):
+        y = y * 1.0001
+    loss = y.sum()
+    loss.backward()
+    return loss
+
+
+def out_degrees(source):
+    degrees = {}
+    for src in re.findall(r"^\s*(\S+) -> ", source, re.M):
+        degrees[src] = degrees.get(src, 0) + 1
+    return degrees
+
+
+def test_a_shared_python_number_is_drawn_once_per_use():
+    loss = shared_constant_chain(1000)
+    constant = loss._ctx.parents[0]._ctx.parents[1]
+    assert constant is shared_constant_chain(1)._ctx.parents[0]._ctx.parents[1]   # one cached tensor
+    graph = viz.draw_graph(loss, max_nodes=3000)
+    constants = [n for n in drawn_nodes(graph.source) if "<B>const</B>" in node_attrs(graph.source, n)]
+    assert len(constants) == 1000 and max(out_degrees(graph.source).values()) == 1
+    assert graph.node_count == 2002 and graph.edge_count == 2001
+
+
+def test_a_5000_op_chain_is_refused_before_any_renderer_runs(monkeypatch):
+    def no_renderer(*args, **kwargs):
+        raise AssertionError("a renderer was called")
+    monkeypatch.setattr(graphviz_backend.subprocess, "run", no_renderer)
+    monkeypatch.setattr(graphviz_backend, "_bundled_available", no_renderer)
+    loss = shared_constant_chain(5000)
+    with pytest.raises(ValueError, match=r"has 10002 nodes, more than max_nodes=500; pass collapse=True"):
+        viz.draw_graph(loss)
+    with pytest.raises(ValueError, match=r"has 10001 edges, more than max_edges=6000.*collapse=True"):
+        viz.draw_graph(loss, max_nodes=20000, max_edges=6000)
+
+
+@pytest.mark.skipif(graphviz_backend.renderer_name() is None, reason="no Graphviz (dot or bundled)")
+def test_rendering_past_its_time_limit_stops_with_a_clear_message(tmp_path):
+    graph = viz.draw_graph(shared_constant_chain(1000), max_nodes=3000, render_timeout=0.001)
+    with pytest.raises(viz.RenderTimeoutError, match=r"\(2002 nodes, 2001 edges\) took longer than 0.001 s.*"
+                                                     "collapse=True.*max_nodes"):
+        viz.render(graph, tmp_path / "chain.svg")
+    assert not (tmp_path / "chain.svg").exists()
+    graph.render_timeout = 60
+    assert b"<svg" in graph.pipe()   # the same picture, given time (about 0.3 s)
 
 
 # ================================ a real CNN =====================================================
@@ -552,8 +691,9 @@ def test_lenet_renders(tmp_path, lenet_loss):
 
 def test_a_tensor_without_graph_is_one_node():
     t = Tensor([1.0, 2.0])
-    source = viz.draw_graph(t).source
-    assert drawn_nodes(source) == {viz.node_id(t)} and "->" not in source
+    graph = viz.draw_graph(t)
+    source = graph.source
+    assert drawn_nodes(source) == {viz.node_id(graph, t)} and "->" not in source
 
 
 def test_collapsed_module_is_marked_during_its_step():
@@ -569,9 +709,10 @@ def test_current_step_labels_the_gradients_it_sends():
     loss, (a, b, c, f) = micrograd_graph()
     steps = list(loss.backward_steps())
     step = next(s for s in steps if s.op == "mul" and s.tensor._ctx.parents[0] is a)
-    source = viz.draw_graph(loss, step=step).source
-    (to_a,) = edge_attrs(source, viz.node_id(a), viz.node_id(step.tensor))
-    (to_b,) = edge_attrs(source, viz.node_id(b), viz.node_id(step.tensor))
+    graph = viz.draw_graph(loss, step=step)
+    source = graph.source
+    (to_a,) = edge_attrs(source, viz.node_id(graph, a), viz.node_id(graph, step.tensor))
+    (to_b,) = edge_attrs(source, viz.node_id(graph, b), viz.node_id(graph, step.tensor))
     assert "g 6" in to_a and "g -4" in to_b
 
 

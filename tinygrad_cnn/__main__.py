@@ -13,6 +13,37 @@ from typing import List, NoReturn, Optional
 from .errors import TinygradError
 
 
+def seed_type(text: str) -> int:
+    """--seed: an integer >= 0 (numpy's generators take no negative seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
+    return value
+
+
+PICTURE_EXTENSIONS = (".svg", ".png", ".pdf", ".dot")
+
+
+def picture_path(text: str) -> str:
+    """--out of `graph`: a .svg, .png, .pdf or .dot path."""
+    if os.path.splitext(text)[1].lower() not in PICTURE_EXTENSIONS:
+        raise argparse.ArgumentTypeError(f"{text!r}: pictures are written as {', '.join(PICTURE_EXTENSIONS)} "
+                                         "(.png and .pdf also work without a system Graphviz)")
+    return text
+
+
+class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows each option's default, except where there is none (None)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is False:  # no default, or an off switch
+            return action.help or ""
+        return super()._get_help_string(action) or ""
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line (``error: ...``) and exit status 2; --help is unchanged."""
 
@@ -22,40 +53,46 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def _train_parser(sub: "argparse._SubParsersAction") -> None:
-    from .train import DATASETS, MODELS, OPTIMIZERS, SCHEDULES, TrainConfig
+    from .train import DATASETS, DEFAULT_LR, MODELS, OPTIMIZERS, SCHEDULES, TrainConfig
 
     p = sub.add_parser("train", help="train a classifier on real handwritten digits",
+                       formatter_class=DefaultsFormatter,
                        description="Train a CNN, LeNet-5 or MLP; writes a checkpoint per epoch, a loss/accuracy "
-                                   "plot and the model's graph with its gradient flow into --out.")
+                                   "plot and the model's graph with its gradient flow into --out. A progress bar "
+                                   "shows only on a terminal; a log file gets one line per epoch.")
     d = TrainConfig()
     p.add_argument("--dataset", choices=DATASETS, default=d.dataset, help="digits (bundled 8×8) or mnist (IDX files)")
     p.add_argument("--data-dir", default=None, help="folder with the MNIST-format IDX files (for --dataset mnist)")
-    p.add_argument("--model", choices=MODELS, default=d.model)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default depends on the optimizer)")
+    p.add_argument("--model", choices=MODELS, default=d.model, help="the network to train")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training set")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="images per optimizer step")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="momentum is SGD with momentum 0.9")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimizer's own: "
+                   + ", ".join(f"{name} {lr:g}" for name, lr in DEFAULT_LR.items()) + ")")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="L2 penalty")
     p.add_argument("--schedule", choices=SCHEDULES, default=d.schedule, help="learning rate per epoch")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=seed_type, default=d.seed, help="weights, batch order and dropout follow from it")
     p.add_argument("--out", default=d.out, help="folder for checkpoint.npz, training.png, graph.svg")
     p.add_argument("--resume", default=None, metavar="CKPT", help="continue from a checkpoint.npz")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars, even on a terminal")
     p.add_argument("--no-graph", action="store_true", help="do not draw the model's graph")
 
 
 def _graph_parser(sub: "argparse._SubParsersAction") -> None:
     p = sub.add_parser("graph", help="draw a model's graph with the gradient flow of one batch",
+                       formatter_class=DefaultsFormatter,
                        description="Draw a model's computation graph after one forward/backward pass.")
-    p.add_argument("--model", choices=("lenet", "cnn", "mlp", "keras"), default="lenet")
-    p.add_argument("--out", default=None, help="output file (.svg, .png or .pdf); default viz/<model>.svg")
+    p.add_argument("--model", choices=("lenet", "cnn", "mlp", "keras"), default="lenet", help="the model to draw")
+    p.add_argument("--out", type=picture_path, default=None,
+                   help="output file (.svg, .png, .pdf or .dot; its folder is created); default viz/<model>.svg")
     p.add_argument("--expand", action="store_true", help="draw every op instead of one node per layer")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_type, default=0, help="the model's weights and the batch follow from it")
 
 
 def _gallery_parser(sub: "argparse._SubParsersAction") -> None:
-    p = sub.add_parser("gallery", help="regenerate the committed pictures in viz/")
-    p.add_argument("--out", default="viz")
+    p = sub.add_parser("gallery", help="regenerate the committed pictures in viz/",
+                       formatter_class=DefaultsFormatter)
+    p.add_argument("--out", default="viz", help="folder for the pictures")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -69,7 +106,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
+            from .allocator import tune_allocator
             from .train import TrainConfig, train
+
+            tune_allocator()  # this process only trains: keep freed array memory for reuse (allocator.py)
 
             config = TrainConfig(dataset=args.dataset, data_dir=args.data_dir, model=args.model,
                                  epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
@@ -79,8 +119,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         elif args.command == "graph":
             from .gallery import draw_model
 
-            path = draw_model(args.model, args.out or os.path.join("viz", f"{args.model}.svg"),
-                              collapse=not args.expand, seed=args.seed)
+            out = args.out or os.path.join("viz", f"{args.model}.svg")
+            os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+            path = draw_model(args.model, out, collapse=not args.expand, seed=args.seed)
             print(f"graph: {path}")
         elif args.command == "gallery":
             from .gallery import make_gallery

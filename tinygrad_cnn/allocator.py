@@ -7,7 +7,9 @@ zero the same memory again: measured on a LeNet-5 step, ~40% of the time went to
 Raising the mmap and trim thresholds makes malloc keep and reuse that memory (as PyTorch's own
 caching allocator does); the peak memory is unchanged, only its return to the OS is deferred.
 
-Applied once at import on Linux with glibc; ``TINYGRAD_CNN_MALLOC_TUNING=0`` turns it off.
+It changes malloc for the whole process, so importing tinygrad_cnn never applies it: call
+``tune_allocator()`` in a process that mostly trains (the ``train`` command and the benchmarks
+do). Linux with glibc only; ``TINYGRAD_CNN_MALLOC_TUNING=0`` turns it off even there.
 """
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ activations, convolution and pooling, normalisation and dropout, losses.
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 from typing import Any, Callable, Optional, Tuple, Union
 
@@ -14,7 +15,6 @@ import numpy as np
 
 from .autograd import with_module_path
 from .errors import DTypeError, ShapeError
-from .ops import normalize_axes
 from .tensor import Tensor
 
 IntPair = Union[int, Tuple[int, int]]
@@ -22,31 +22,30 @@ Array = Union[Tensor, np.ndarray]
 
 
 # ================================ statistics =====================================================
+# Tensor methods (compositions of Tensor ops, in tensor.py), here under their functional names.
+# Each takes numpy's axis=/keepdims= or PyTorch's dim=/keepdim=.
 
-def _count(x: Tensor, axis: Any) -> int:
-    n = 1
-    for ax in normalize_axes("mean", axis, x.ndim):
-        n *= x.shape[ax]
-    return n
-
-
-def mean(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
+def mean(x: Tensor, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+         keepdim: Optional[bool] = None) -> Tensor:
     """Average over ``axis``: sum / count."""
-    return x.sum(axis=axis, keepdims=keepdims) / _count(x, axis)
+    return x.mean(axis, keepdims, dim=dim, keepdim=keepdim)
 
 
-def var(x: Tensor, axis: Any = None, keepdims: bool = False, correction: int = 1) -> Tensor:
-    """Variance: mean squared deviation, divided by (count - correction)."""
-    deviation = x - x.mean(axis=axis, keepdims=True)
-    return (deviation * deviation).sum(axis=axis, keepdims=keepdims) / max(_count(x, axis) - correction, 0)
+def var(x: Tensor, axis: Any = None, keepdims: bool = False, correction: Optional[int] = None, *,
+        dim: Any = None, keepdim: Optional[bool] = None, unbiased: Optional[bool] = None) -> Tensor:
+    """Variance: the summed squared deviation divided by (count - correction); correction 1 by default."""
+    return x.var(axis, keepdims, correction, dim=dim, keepdim=keepdim, unbiased=unbiased)
 
 
-def std(x: Tensor, axis: Any = None, keepdims: bool = False, correction: int = 1) -> Tensor:
-    """Standard deviation: the square root of ``var``."""
-    return var(x, axis, keepdims, correction).sqrt()
+def std(x: Tensor, axis: Any = None, keepdims: bool = False, correction: Optional[int] = None, *,
+        dim: Any = None, keepdim: Optional[bool] = None, unbiased: Optional[bool] = None) -> Tensor:
+    """Standard deviation: the square root of ``var`` (gradient 0 where all values are equal, as PyTorch)."""
+    return x.std(axis, keepdims, correction, dim=dim, keepdim=keepdim, unbiased=unbiased)
 
 
 # ================================ activations ====================================================
+# Each is built from primitives (no derivative code here); where a formula has a branch, the
+# branch is a `where` on a constant mask, chosen so the slope at the kink is PyTorch's.
 
 def relu(x: Tensor) -> Tensor:
     """max(x, 0)."""
@@ -63,17 +62,60 @@ def tanh(x: Tensor) -> Tensor:
     return x.tanh()
 
 
-def softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """exp(x - max) / sum(exp(x - max)): subtracting the max keeps exp from overflowing."""
-    shifted = x - x.max(axis=axis, keepdims=True).detach()
-    e = shifted.exp()
-    return e / e.sum(axis=axis, keepdims=True)
+def softmax(x: Tensor, axis: Optional[int] = None, *, dim: Optional[int] = None) -> Tensor:
+    """exp(x - max) / sum(exp(x - max)) along ``axis`` (``dim``; default the last): subtracting the
+    max keeps exp from overflowing."""
+    return x.softmax(axis, dim=dim)
 
 
-def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+def log_softmax(x: Tensor, axis: Optional[int] = None, *, dim: Optional[int] = None) -> Tensor:
     """x - max - log(sum(exp(x - max))): log of softmax without ever taking log of a tiny number."""
-    shifted = x - x.max(axis=axis, keepdims=True).detach()
-    return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
+    return x.log_softmax(axis, dim=dim)
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """x where x > 0, else negative_slope·x (the slope at 0 is ``negative_slope``, as PyTorch)."""
+    return Tensor.if_else(x > 0, x, x * negative_slope)
+
+
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """x where x > 0, else alpha·(exp(x) - 1).
+
+    exp only ever sees x ≤ 0 (where x > 0 it sees 0): an unused exp(1000) = inf would otherwise
+    send 0·inf = NaN back through the branch ``where`` did not pick.
+    """
+    positive = x > 0
+    negative_part = Tensor.if_else(positive, 0.0, x)
+    return Tensor.if_else(positive, x, (negative_part.exp() - 1) * alpha)
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """x·Φ(x), Φ the standard normal CDF: ``x/2·(1 + erf(x/√2))``, as PyTorch.
+
+    ``approximate="tanh"``: ``x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³)))``.
+    """
+    if approximate == "tanh":
+        inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
+        return x * 0.5 * (inner.tanh() + 1)
+    if approximate != "none":
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return x * 0.5 * ((x * (1.0 / math.sqrt(2.0))).erf() + 1)
+
+
+def silu(x: Tensor) -> Tensor:
+    """x·sigmoid(x) (also called swish)."""
+    return x * x.sigmoid()
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta·x)) / beta, and x itself where beta·x > threshold, as PyTorch.
+
+    Above the threshold the two agree to float precision; exp never sees those x (it would overflow,
+    and the unused inf would turn into NaN in backward).
+    """
+    linear_part = x * beta > threshold
+    inside = Tensor.if_else(linear_part, 0.0, x)
+    return Tensor.if_else(linear_part, x, ((inside * beta).exp() + 1).log() / beta)
 
 
 # ================================ shape helpers ==================================================
@@ -338,7 +380,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True,
     from .tensor import _rng
 
     keep = _rng(None, generator).random(x.shape) >= p
-    return x * Tensor(keep * (1.0 / (1.0 - p)), dtype=x.dtype)
+    return x * Tensor._make((keep * (1.0 / (1.0 - p))).astype(x.dtype, copy=False), False)  # a new array: no copy
 
 
 def _stat_array(value: Array) -> np.ndarray:
@@ -562,7 +604,7 @@ def _clamped_log(p: Tensor) -> Tensor:
     value is the constant -100 and log only ever sees 1 (no 0·inf = nan in backward)."""
     tiny = p.data > np.exp(-100.0)
     mask = Tensor(tiny, dtype=bool)
-    return Tensor.select(mask, Tensor.select(mask, p, 1.0).log(), -100.0)
+    return Tensor.if_else(mask, Tensor.if_else(mask, p, 1.0).log(), -100.0)
 
 
 @_one_node
@@ -575,8 +617,8 @@ def binary_cross_entropy_with_logits(logits: Tensor, target: Array, reduction: s
     # max(x, 0) and -|x| both take the x >= 0 branch at x = 0, so their slopes at 0 (1 and -1)
     # add up to the true derivative sigmoid(0) - y = 0.5 - y (kinks chosen independently would not)
     positive = Tensor(logits.data >= 0, dtype=bool)
-    relu_x = Tensor.select(positive, logits, 0.0)
-    minus_abs_x = Tensor.select(positive, -logits, logits)
+    relu_x = Tensor.if_else(positive, logits, 0.0)
+    minus_abs_x = Tensor.if_else(positive, -logits, logits)
     loss = relu_x - logits * target + (minus_abs_x.exp() + 1).log()
     if weight is not None:
         loss = loss * _as_tensor(weight, logits)

@@ -98,6 +98,12 @@ ACTIVATIONS: Dict[str, Callable[[Tensor], Tensor]] = {
     "sigmoid": F.sigmoid,
     "tanh": F.tanh,
     "softmax": lambda x: F.softmax(x, axis=-1),   # over the last (channels/classes) axis, as Keras
+    "elu": F.elu,
+    "gelu": F.gelu,                                # Keras's default is the exact (erf) form too
+    "silu": F.silu,
+    "swish": F.silu,
+    "softplus": F.softplus,
+    "leaky_relu": lambda x: F.leaky_relu(x, 0.2),  # Keras's default negative_slope is 0.2
 }
 
 
@@ -1153,7 +1159,7 @@ class Sequential:
     def _batch_loss(self, xb: np.ndarray, yb: np.ndarray) -> Tuple[Tensor, np.ndarray]:
         """(loss Tensor, output probabilities as numpy) for one batch."""
         fused = self._fused()
-        out = self._forward(Tensor(xb, dtype=self.dtype), logits=fused)
+        out = self._forward(_tensor.from_numpy(np.asarray(xb, dtype=self.dtype)), logits=fused)  # read only: no copy
         loss = _compute_loss(self.loss, out, yb, fused)
         probs = _numpy_activation(self.layers[-1].activation, out.data) if fused else out.data
         return loss, probs
@@ -1257,6 +1263,12 @@ class Sequential:
             seen = 0
             for xb, yb in loader:
                 logs = self._train_step(xb, yb, kinds)
+                if not math.isfinite(logs["loss"]):   # the same advice as the `train` command's
+                    if bar is not None:
+                        bar.close()
+                    lr = self._training_optimizer().param_groups[0]["lr"]
+                    raise ValueError(f"Sequential.fit: epoch {epoch + 1}: the loss became {logs['loss']}; lower "
+                                     f"the learning rate (now {lr:g})")
                 seen += len(xb)
                 for key, value in logs.items():   # sample-weighted means over the epoch, as Keras
                     totals[key] = totals.get(key, 0.0) + value * len(xb)
@@ -1331,7 +1343,8 @@ class Sequential:
         outputs = []
         with no_grad():
             for start in range(0, len(x), batch_size):
-                outputs.append(self._forward(Tensor(x[start:start + batch_size], dtype=self.dtype)).data)
+                batch = _tensor.from_numpy(np.asarray(x[start:start + batch_size], dtype=self.dtype))
+                outputs.append(self._forward(batch).data)
         if not outputs:
             return np.zeros((0,) + self.output_shape[1:], dtype=self.dtype)   # type: ignore[index]
         return np.concatenate(outputs)

@@ -33,7 +33,8 @@ from .fileio import save_npz
 from .tensor import Tensor
 
 __all__ = ["Parameter", "Module", "Sequential", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten",
-           "ReLU", "Sigmoid", "Tanh", "Dropout", "BatchNorm1d", "BatchNorm2d", "Identity",
+           "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "GELU", "SiLU", "Softplus", "Softmax", "LogSoftmax",
+           "Dropout", "BatchNorm1d", "BatchNorm2d", "Identity",
            "IncompatibleKeys", "read_npz"]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -54,6 +55,13 @@ class Parameter(Tensor):
     __slots__ = ()
 
     def __init__(self, data: Any, requires_grad: bool = True, dtype: Any = None) -> None:
+        if isinstance(data, Tensor) and (dtype is None or np.dtype(dtype) == data.dtype):
+            # as torch.nn.Parameter(tensor): the parameter shares the tensor's memory (no copy)
+            if requires_grad and data.dtype.kind != "f":
+                raise TypeError(f"Parameter: only floating-point tensors can require grad, got dtype {data.dtype}")
+            self.data, self.grad, self.requires_grad, self._ctx = data.data, None, bool(requires_grad), None
+            self._hooks, self._version_counter, self.name = None, data._shared_version_counter(), None
+            return
         super().__init__(data, requires_grad=requires_grad, dtype=dtype)
 
     def __repr__(self) -> str:
@@ -804,6 +812,99 @@ class Tanh(Module):
     def forward(self, x: Tensor) -> Tensor:
         """Apply tanh."""
         return x.tanh()
+
+
+class LeakyReLU(Module):
+    """x where x > 0, else ``negative_slope``·x."""
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply leaky ReLU."""
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class ELU(Module):
+    """x where x > 0, else ``alpha``·(exp(x) - 1)."""
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        self.alpha = float(alpha)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply ELU."""
+        return F.elu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class GELU(Module):
+    """x·Φ(x) (exact, with erf), or its tanh approximation with ``approximate="tanh"``."""
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply GELU."""
+        return F.gelu(x, self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class SiLU(Module):
+    """x·sigmoid(x)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply SiLU."""
+        return F.silu(x)
+
+
+class Softplus(Module):
+    """log(1 + exp(beta·x)) / beta, linear above ``threshold``."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__()
+        self.beta, self.threshold = float(beta), float(threshold)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply softplus."""
+        return F.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class Softmax(Module):
+    """softmax along ``dim``."""
+
+    def __init__(self, dim: Optional[int] = None) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply softmax."""
+        return F.softmax(x, dim=self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    """log_softmax along ``dim``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply log_softmax."""
+        return F.log_softmax(x, dim=self.dim)
 
 
 class Dropout(Module):

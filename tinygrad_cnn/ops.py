@@ -20,6 +20,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from .autograd import check_finite, state, user_frame
 from .errors import ShapeError
+from .special import erf
 from .tensor import Tensor
 
 
@@ -279,6 +280,14 @@ class Tanh(Function):
     name, rule, saves_inputs, saves_output = "tanh", "tanh: dx = g·(1 - tanh(x)²)", False, True
     def forward(self, x): return np.tanh(x)
     def backward(self, g, out): return g * (1 - out * out)
+
+
+class Erf(Function):
+    name, rule = "erf", "erf: dx = g·(2/√π)·exp(-x²)"
+    def forward(self, x): return erf(x)
+    def backward(self, g, out):
+        x = self.parents[0]
+        return g * (-(x * x)).exp() * 1.1283791670955126   # 2/√π
 
 
 class Clip(Function):
@@ -655,7 +664,7 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 
 
 PRIMITIVES = [Add, Sub, Mul, Div, Pow, Maximum, Minimum, Neg, Exp, Log, Sqrt, Abs, ReLU, Sigmoid, Tanh,
-              Clip, Where, Cast, Sum, Max, Min, Reshape, Permute, Expand, Contiguous, Pad, GetItem, ScatterAdd, Cat,
+              Erf, Clip, Where, Cast, Sum, Max, Min, Reshape, Permute, Expand, Contiguous, Pad, GetItem, ScatterAdd, Cat,
               Stack, Windows, FoldWindows, MatMul]
 
 

@@ -25,7 +25,7 @@ from .errors import CheckpointError, TinygradError
 from .fileio import atomic_write, save_npz
 from .models import build_model
 from .nn import Module, read_npz
-from .tensor import Tensor, manual_seed
+from .tensor import Tensor, from_numpy, manual_seed
 
 DATASETS = ("digits", "mnist")
 MODELS = ("cnn", "lenet", "mlp")
@@ -34,6 +34,12 @@ SCHEDULES = ("cosine", "step", "none")
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "adagrad": 0.05, "rmsprop": 0.002, "adam": 0.003}
 MODEL_IMAGE_SIZE = {"cnn": (8, 8), "lenet": (28, 28), "mlp": None}  # None: any size (flattened)
 CHECKPOINT_VERSION = 1
+
+
+def _batch(x: np.ndarray) -> Tensor:
+    """A batch as a float32 input tensor, sharing the loader's array when it is float32 already
+    (inputs are only read, so the copy ``Tensor()`` makes would buy nothing)."""
+    return from_numpy(np.asarray(x, dtype=np.float32))
 
 
 class TrainError(TinygradError, ValueError):
@@ -57,7 +63,7 @@ class TrainConfig:
     out: str = "runs/latest"
     resume: Optional[str] = None
     test_fraction: float = 0.2          # the held-out share of the digits (MNIST has its own test set)
-    progress: bool = True               # tqdm progress bars
+    progress: bool = True               # tqdm progress bars (shown only when stderr is a terminal)
     graph: bool = True                  # write the model's graph with its gradient flow (SVG)
 
     def validate(self) -> None:
@@ -70,6 +76,10 @@ class TrainConfig:
         for name, value in (("epochs", self.epochs), ("batch-size", self.batch_size)):
             if not isinstance(value, int) or value < 1:
                 raise TrainError(f"--{name}: must be a positive integer, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise TrainError(f"--seed: must be an integer >= 0, got {self.seed!r}")
+        if os.path.exists(self.out) and not os.path.isdir(self.out):
+            raise TrainError(f"--out: {self.out!r} is a file, not a folder")
         if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
             raise TrainError(f"--lr: must be a positive number, got {self.lr!r}")
         if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
@@ -106,8 +116,18 @@ def load_dataset(config: TrainConfig) -> Tuple[np.ndarray, np.ndarray, np.ndarra
     return x_train, y_train, x_test, y_test
 
 
-def make_model(config: TrainConfig, image_shape: Tuple[int, ...]) -> Module:
-    """The model named by the config, checked against the images it will see."""
+def count_classes(*label_sets: np.ndarray) -> int:
+    """The number of classes the labels use (largest label + 1; EMNIST-style sets have more than 10)."""
+    labels = np.concatenate([np.asarray(y).reshape(-1) for y in label_sets])
+    if labels.size == 0:
+        raise TrainError("the dataset has no labels")
+    if labels.min() < 0:
+        raise TrainError(f"the dataset has a negative label ({int(labels.min())}); labels must be 0, 1, 2, ...")
+    return max(int(labels.max()) + 1, 2)
+
+
+def make_model(config: TrainConfig, image_shape: Tuple[int, ...], num_classes: int = 10) -> Module:
+    """The model named by the config for ``num_classes`` classes, checked against the images it will see."""
     wanted = MODEL_IMAGE_SIZE[config.model]
     if wanted is not None and tuple(image_shape[-2:]) != wanted:
         fits = [m for m, size in MODEL_IMAGE_SIZE.items() if size in (None, tuple(image_shape[-2:]))]
@@ -116,8 +136,9 @@ def make_model(config: TrainConfig, image_shape: Tuple[int, ...]) -> Module:
                          f"{' or '.join(fits)}")
     generator = np.random.default_rng(config.seed)
     if config.model == "mlp":
-        return build_model("mlp", in_features=int(np.prod(image_shape)), hidden=(128, 64), generator=generator)
-    return build_model(config.model, generator=generator)
+        return build_model("mlp", in_features=int(np.prod(image_shape)), hidden=(128, 64), classes=num_classes,
+                           generator=generator)
+    return build_model(config.model, num_classes=num_classes, generator=generator)
 
 
 def make_optimizer(config: TrainConfig, model: Module) -> optim.Optimizer:
@@ -148,7 +169,7 @@ def evaluate(model: Module, x: np.ndarray, y: np.ndarray, batch_size: int = 512)
     total_loss, correct = 0.0, 0
     with no_grad():
         for start in range(0, len(x), batch_size):
-            logits = model(Tensor(x[start:start + batch_size]))
+            logits = model(_batch(x[start:start + batch_size]))
             labels = y[start:start + batch_size]
             total_loss += F.cross_entropy(logits, labels, reduction="sum").item()
             correct += int((logits.data.argmax(axis=1) == labels).sum())
@@ -210,6 +231,8 @@ def plot_history(history: History, path: str) -> Optional[str]:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        print("plot: matplotlib is not installed, so training.png was not written (pip install matplotlib)",
+              file=sys.stderr)
         return None
     epochs = np.arange(1, len(history.train_loss) + 1)
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
@@ -243,7 +266,7 @@ def draw_model_graph(model: Module, x: np.ndarray, y: np.ndarray, path: str) -> 
     try:
         render(draw_graph(loss, params=model, group_modules=True, collapse=True,
                           title="gradient flow, one batch"), path)
-    except RuntimeError as err:  # no Graphviz `dot`: the error says how to install it
+    except RuntimeError as err:  # no Graphviz at all, or too slow: the error says what to do
         print(f"graph: {err}", file=sys.stderr)
         return None
     return path
@@ -255,7 +278,8 @@ def _progress(iterable: Any, total: int, description: str, enabled: bool) -> Any
     if enabled:
         try:
             from tqdm import tqdm
-            return tqdm(iterable, total=total, desc=description, leave=False, dynamic_ncols=True)
+            # disable=None: a bar only on a terminal; in a log file the one line per epoch stays alone
+            return tqdm(iterable, total=total, desc=description, leave=False, dynamic_ncols=True, disable=None)
         except ImportError:
             pass
     return iterable
@@ -265,13 +289,12 @@ def train(config: TrainConfig) -> Tuple[Module, History]:
     """Train as ``config`` says; writes checkpoint, plot and graph into ``config.out``."""
     config.validate()
     x_train, y_train, x_test, y_test = load_dataset(config)
-    model = make_model(config, x_train.shape[1:])
+    model = make_model(config, x_train.shape[1:], count_classes(y_train, y_test))
     optimizer = make_optimizer(config, model)
     schedule = make_schedule(config, optimizer)
     history, start_epoch = History(), 0
     if config.resume:
         start_epoch, history = load_checkpoint(config.resume, model, optimizer, config, schedule)
-    os.makedirs(config.out, exist_ok=True)
     checkpoint_path = os.path.join(config.out, "checkpoint.npz")
     loader = DataLoader(x_train, y_train, batch_size=config.batch_size, shuffle=True, seed=config.seed)
     began = time.perf_counter()
@@ -284,7 +307,7 @@ def train(config: TrainConfig) -> Tuple[Module, History]:
         bar = _progress(loader, len(loader), f"epoch {epoch + 1}/{config.epochs}", config.progress)
         for xb, yb in bar:
             optimizer.zero_grad()
-            logits = model(Tensor(xb))
+            logits = model(_batch(xb))
             loss = F.cross_entropy(logits, yb)
             loss.backward()
             optimizer.step()
@@ -305,11 +328,13 @@ def train(config: TrainConfig) -> Tuple[Module, History]:
         history.seconds.append(time.perf_counter() - epoch_began)
         if schedule is not None:
             schedule.step()
+        os.makedirs(config.out, exist_ok=True)  # only now: a run failing before its first epoch leaves no folder
         save_checkpoint(checkpoint_path, model, optimizer, epoch + 1, history, config, schedule)
         print(f"epoch {epoch + 1:>2}/{config.epochs}  train loss {history.train_loss[-1]:.4f}  "
               f"acc {history.train_accuracy[-1]:6.2%}  |  test loss {test_loss:.4f}  acc {test_accuracy:6.2%}  "
               f"({history.seconds[-1]:.1f} s)", flush=True)
     elapsed = time.perf_counter() - began
+    os.makedirs(config.out, exist_ok=True)
     outputs = [f"checkpoint {checkpoint_path}"]
     if history.train_loss:
         plot = plot_history(history, os.path.join(config.out, "training.png"))
@@ -321,6 +346,7 @@ def train(config: TrainConfig) -> Tuple[Module, History]:
         if graph:
             outputs.append(f"graph {graph}")
     final = f"test accuracy {history.test_accuracy[-1]:.2%}" if history.test_accuracy else "no epochs run"
-    print(f"done: {config.model} on {config.dataset}, {config.epochs} epochs in {elapsed:.1f} s, {final}; "
+    epochs = f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}"
+    print(f"done: {config.model} on {config.dataset}, {epochs} in {elapsed:.1f} s, {final}; "
           + ", ".join(outputs), flush=True)
     return model, history

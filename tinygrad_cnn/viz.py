@@ -4,24 +4,30 @@
 edges in the forward direction (inputs on top, loss at the bottom), each edge coloured and
 thickened by the size of the gradient that backward sent along it. Blue, thin, dashed edges are
 gradients that vanish; red, bold ones explode. In Jupyter the returned object draws itself;
-``render(graph, "graph.svg")`` writes a file. Drawing only reads the graph, never changes it, and
-never needs Graphviz's ``dot`` program — only rendering does.
+``render(graph, "graph.svg")`` writes a file. Drawing only reads the graph, never changes it.
+Rendering uses Graphviz's ``dot`` program when it is on PATH and otherwise the real Graphviz
+inside the pygraphviz wheel that pip installs with this package (``graphviz_backend.py``), under a
+time limit; a graph over the node/edge budget (``max_nodes``, ``max_edges``) is refused before any
+renderer sees it.
 
 ``step_frames(loss)`` / ``step_through(loss)`` run backward one node at a time
 (``loss.backward_steps()``) and draw each step: the node being processed, the nodes done and
 the nodes still waiting for their gradient. ``plot_grad_flow(model)`` is the classic bar chart
 of mean and max |grad| per parameter (log scale) for diagnosing vanishing gradients.
 
-Node identity is ``id()`` of the tensor (``node_id``), stable while the graph is alive.
+DOT node names follow graph order (``n0``, ``n1``, ... in the order ``_collect`` lists the
+tensors; ``m_<module>`` for a collapsed module), never ``id()``, so drawing the same graph twice
+gives the same DOT text and the same SVG. ``graph.tensor_nodes`` maps ``id(tensor)`` to its node
+name (``node_id(graph, tensor)``). A one-element constant (a Python number in ``y * 1.0001``) is
+drawn once per op that uses it: one shared node wired to thousands of ops makes Graphviz's layout
+take minutes and gigabytes.
 """
 from __future__ import annotations
 
 import html
 import math
 import os
-import shutil
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import graphviz
@@ -29,11 +35,13 @@ import numpy as np
 
 from .autograd import Step, topological_order
 from .fileio import write_bytes
+from .graphviz_backend import (RENDER_TIMEOUT_S, GraphDrawing, GraphvizNotFoundError, RenderTimeoutError,
+                               render_source)
 from .tensor import Tensor
 
 __all__ = ["draw_graph", "render", "step_frames", "step_through", "describe_step", "plot_grad_flow",
-           "node_id", "GraphvizNotFoundError", "VANISHING_RELATIVE", "VANISHING_ABSOLUTE",
-           "EXPLODING_ABSOLUTE"]
+           "node_id", "GraphDrawing", "GraphvizNotFoundError", "RenderTimeoutError", "VANISHING_RELATIVE",
+           "VANISHING_ABSOLUTE", "EXPLODING_ABSOLUTE"]
 
 # A gradient whose L2 norm is below VANISHING_RELATIVE x the largest in the graph (or below
 # VANISHING_ABSOLUTE) is flagged as vanishing; above EXPLODING_ABSOLUTE (or inf/nan) as exploding.
@@ -68,9 +76,19 @@ _FONT = "Helvetica"
 ParamsLike = Union[None, Mapping[str, Tensor], Iterable[Tuple[str, Tensor]], Any]
 
 
-def node_id(tensor: Tensor) -> str:
-    """The DOT node name ``draw_graph`` gives ``tensor`` (its ``id()``, stable while it lives)."""
-    return f"t{id(tensor)}"
+def node_id(graph: GraphDrawing, tensor: Tensor) -> str:
+    """The DOT node name that draws ``tensor`` in ``graph`` (a ``draw_graph`` result).
+
+    Names follow graph order (``n0``, ``n1``, ...; ``m_conv1`` for a collapsed module), so they
+    exist only with the graph: this is ``graph.tensor_nodes[id(tensor)]``.
+    """
+    if not isinstance(graph, GraphDrawing) or not isinstance(tensor, Tensor):
+        raise TypeError("node_id(graph, tensor): pass the graph draw_graph returned and a tensor of it "
+                        "(node names follow graph order, so they exist only with the graph)")
+    try:
+        return graph.tensor_nodes[id(tensor)]
+    except KeyError:
+        raise KeyError(f"node_id: the tensor {_shape(tensor.shape)} is not drawn in this graph") from None
 
 
 # ================================ reading the graph ==============================================
@@ -301,10 +319,12 @@ class _Edge:
 
 def draw_graph(root: Tensor, params: ParamsLike = None, *, show_data: Optional[bool] = None,
                show_stats: bool = False, show_saved: bool = False, group_modules: bool = False,
-               collapse: Union[bool, int] = False, max_nodes: int = 500, rankdir: str = "TB",
+               collapse: Union[bool, int] = False, max_nodes: int = 500,
+               max_edges: Optional[int] = None, rankdir: str = "TB",
                compact: bool = False, step: Union[Step, int, None] = None,
                steps: Optional[Sequence[Step]] = None, title: Optional[str] = None,
-               grad_range: Any = None, legend: bool = True) -> graphviz.Digraph:
+               grad_range: Any = None, legend: bool = True,
+               render_timeout: float = RENDER_TIMEOUT_S) -> GraphDrawing:
     """Draw the graph that produced ``root``, with the gradient flow once backward has run.
 
     Args:
@@ -319,7 +339,9 @@ def draw_graph(root: Tensor, params: ParamsLike = None, *, show_data: Optional[b
         group_modules: draw each module's ops in a cluster ``cluster_<dotted.path>``, nested.
         collapse: draw each module as one node: True groups by the deepest module path (conv1,
             fc1, features.0); an int n groups by the first n names of the path.
-        max_nodes: refuse (ValueError) to draw more nodes than this.
+        max_nodes: refuse (ValueError) to draw more nodes than this: layout time grows fast with
+            size, so a huge graph is refused here rather than handed to Graphviz.
+        max_edges: refuse (ValueError) to draw more edges than this; default ``2 * max_nodes``.
         rankdir: Graphviz layout direction: 'TB' (loss at the bottom), 'LR', 'BT', 'RL'.
         compact: small font and short labels (no stats, no module names).
         step: a ``Step`` from ``root.backward_steps()`` (or an index into ``steps``): the node being
@@ -334,17 +356,24 @@ def draw_graph(root: Tensor, params: ParamsLike = None, *, show_data: Optional[b
         legend: add the legend node where colour carries information: in step mode, with
             ``show_saved``, when some gradient vanishes or explodes, or when the edges carry
             gradients of different sizes that the labels do not print.
+        render_timeout: seconds rendering may take before it stops with ``RenderTimeoutError``.
 
     Returns:
-        a ``graphviz.Digraph`` (``.source`` is the DOT text; Jupyter renders it inline).
+        a ``GraphDrawing``, a ``graphviz.Digraph`` (``.source`` is the DOT text; ``pipe()``,
+        ``render()`` and Jupyter's inline display use the system's ``dot`` or the bundled
+        Graphviz). ``.tensor_nodes`` maps ``id(tensor)`` to the DOT node name drawing it.
     """
     if not isinstance(root, Tensor):
         raise TypeError(f"draw_graph: root must be a Tensor, got {type(root).__name__}")
     if rankdir not in ("TB", "LR", "BT", "RL"):
         raise ValueError(f"draw_graph: rankdir must be 'TB', 'LR', 'BT' or 'RL', got {rankdir!r}")
+    if max_edges is None:
+        max_edges = 2 * max_nodes
     tensors = _collect(root)
+    names = {id(t): n for n, t in _named_params(params)}
+    node_names = {id(t): f"n{i}" for i, t in enumerate(tensors)}   # graph order: the same every time
     if not collapse:  # fail fast on a huge graph, before building any label
-        _check_node_count(len(tensors), max_nodes)
+        _check_size(len(tensors) + _constant_copies(tensors, names), max_nodes, "nodes")
     current_step = _resolve_step(root, step, steps)
     status = _step_status(root, current_step) if current_step is not None else {}
 
@@ -352,7 +381,6 @@ def draw_graph(root: Tensor, params: ParamsLike = None, *, show_data: Optional[b
         # in step mode a gradient exists only once its node has been processed
         return current_step is None or status.get(id(t)) in ("done", "current")
 
-    names = {id(t): n for n, t in _named_params(params)}
     kinds = _module_kinds(params)
     if show_data is None:
         show_data = all(t.size <= 4 for t in tensors)
@@ -367,22 +395,17 @@ def draw_graph(root: Tensor, params: ParamsLike = None, *, show_data: Optional[b
         ctx = t._ctx
         if ctx is not None:
             path = tuple(ctx.module_path)
-            node = _Node(node_id(t), "op", ctx.name, t.shape, t.dtype, path,
+            node = _Node(node_names[id(t)], "op", ctx.name, t.shape, t.dtype, path,
                          module=".".join(path), grad=ctx.out_grad if visible(t) else None)
             if show_saved:
                 node.extra.append(_saved_line(ctx))
         else:
             name = names.get(id(t)) or t.name
-            if id(t) in names:
-                kind = "param"
-            elif t.requires_grad or t.size > 1:
-                kind = "input"
-            else:
-                kind = "const"
+            kind = _leaf_kind(t, names)
             path = tuple(name.split(".")[:-1]) if (kind == "param" and name) else ()
             if path not in known_paths:
                 path = ()
-            node = _Node(node_id(t), kind, name or kind, t.shape, t.dtype, path,
+            node = _Node(node_names[id(t)], kind, name or kind, t.shape, t.dtype, path,
                          grad=t.grad if (t.requires_grad and visible(t)) else None)
         node.data = t.data
         node.status = status.get(id(t)) if current_step is not None else None
@@ -417,21 +440,46 @@ def draw_graph(root: Tensor, params: ParamsLike = None, *, show_data: Optional[b
     if collapse:
         nodes, group_of = _collapse(tensors, nodes, root, collapse, kinds, status if current_step else None,
                                     show_saved, list(names))
-    drawn = list(dict.fromkeys(group_of.get(id(t), node_id(t)) for t in tensors))
-    _check_node_count(len(drawn), max_nodes)
 
     explained = _zeros_from_zero_factors(edges)
-    merged = _merge_edges(edges, group_of, current_step)
+    # ---- a constant is drawn once per drawn op (or module) using it, never as one shared hub
+    copies: Dict[Tuple[int, str], str] = {}          # (id(constant), consumer's node) -> node name
+    copies_of: Dict[int, List[_Node]] = {}
+    for t in tensors:
+        if t._ctx is None:
+            continue
+        consumer = group_of.get(id(t), node_names[id(t)])
+        for p in t._ctx.parents:
+            node = nodes.get(id(p))
+            if node is None or node.kind != "const" or id(p) in group_of or (id(p), consumer) in copies:
+                continue
+            made = copies_of.setdefault(id(p), [])
+            copy = node if not made else replace(node, name=f"{node.name}u{len(made)}", extra=list(node.extra))
+            if group_modules and not collapse and t._ctx.module_path:
+                copy.cluster = tuple(t._ctx.module_path)
+            made.append(copy)
+            copies[(id(p), consumer)] = copy.name
+    drawn: List[str] = []
+    for t in tensors:
+        if id(t) in copies_of:
+            drawn.extend(c.name for c in copies_of[id(t)])
+        else:
+            drawn.append(group_of.get(id(t), node_names[id(t)]))
+    drawn = list(dict.fromkeys(drawn))
+    _check_size(len(drawn), max_nodes, "nodes")
+
+    merged = _merge_edges(edges, group_of, node_names, copies, current_step)
+    _check_size(len(merged), max_edges, "edges")
     for node in nodes.values():
         node.norm = _grad_norm(node.grad)
-    _mark_explained_zeros(merged, nodes.values(), {(node_id(p), node_id(t)) for p, t in explained})
+    _mark_explained_zeros(merged, nodes.values(), {(node_names[id(p)], node_names[id(t)]) for p, t in explained})
     norms = [e.norm for e in merged] + [n.norm for n in nodes.values()]
     largest = max((n for n in norms if n is not None and math.isfinite(n)), default=0.0)
     scale = _Scale(norms, grad_range, fit_narrow=current_step is None)
 
     # ---- emit DOT
     font_size = "8" if compact else "11"
-    graph = graphviz.Digraph(name="tinygrad_cnn", format="svg")
+    graph = GraphDrawing(name="tinygrad_cnn", format="svg")
     graph.attr(rankdir=rankdir, fontname=_FONT, fontsize=font_size, newrank="true",
                nodesep="0.15" if compact else "0.3", ranksep="0.2" if compact else "0.35")
     graph.attr("node", fontname=_FONT, fontsize=font_size, margin="0.06,0.03" if compact else "0.1,0.05")
@@ -442,6 +490,7 @@ def draw_graph(root: Tensor, params: ParamsLike = None, *, show_data: Optional[b
         graph.attr(label=_esc(title), labelloc="t", fontsize="10" if compact else "14")
 
     by_name = {n.name: n for n in nodes.values()}
+    by_name.update((c.name, c) for made in copies_of.values() for c in made)
     members: Dict[Tuple[str, ...], List[_Node]] = {}
     for name in drawn:
         node = by_name[name]
@@ -458,14 +507,38 @@ def draw_graph(root: Tensor, params: ParamsLike = None, *, show_data: Optional[b
         total = _saved_total(tensors) if show_saved else None
         graph.node("legend", label=_legend_label(scale, current_step is not None, compact, total, root.dtype),
                    shape="plaintext", margin="0")
+    graph.tensor_nodes = {id(t): group_of.get(id(t), node_names[id(t)]) for t in tensors}
+    graph.node_count, graph.edge_count = len(drawn), len(merged)
+    graph.render_timeout = render_timeout
     return graph
 
 
-def _check_node_count(count: int, max_nodes: int) -> None:
-    if count > max_nodes:
+def _leaf_kind(t: Tensor, names: Dict[int, str]) -> str:
+    """'param' (named by params), 'input' (needs grad or has several elements) or 'const'."""
+    if id(t) in names:
+        return "param"
+    return "input" if (t.requires_grad or t.size > 1) else "const"
+
+
+def _constant_copies(tensors: List[Tensor], names: Dict[int, str]) -> int:
+    """How many extra nodes drawing each constant once per op that uses it adds."""
+    consumers: Dict[int, set] = {}
+    for t in tensors:
+        if t._ctx is not None:
+            for p in t._ctx.parents:
+                if p._ctx is None and _leaf_kind(p, names) == "const":
+                    consumers.setdefault(id(p), set()).add(id(t))
+    return sum(len(c) - 1 for c in consumers.values())
+
+
+def _check_size(count: int, limit: int, what: str) -> None:
+    """Refuse a graph too large to lay out, before any renderer sees it."""
+    if count > limit:
+        option = "max_nodes" if what == "nodes" else "max_edges"
         raise ValueError(
-            f"draw_graph: the graph has {count} nodes, more than max_nodes={max_nodes}; pass "
-            f"collapse=True to draw one node per module, or a larger max_nodes (e.g. max_nodes={count})")
+            f"draw_graph: the graph has {count} {what}, more than {option}={limit}; pass "
+            f"collapse=True to draw one node per module, or a larger {option} (e.g. {option}={count}; "
+            "layout time grows quickly with size)")
 
 
 def _resolve_step(root: Tensor, step: Union[Step, int, None], steps: Optional[Sequence[Step]]) -> Optional[Step]:
@@ -561,14 +634,15 @@ def _collapse(tensors: List[Tensor], nodes: Dict[int, _Node], root: Tensor, coll
 
 
 def _merge_edges(edges: List[Tuple[Tensor, Tensor, Optional[Tensor]]], group_of: Dict[int, str],
+                 node_names: Dict[int, str], copies: Dict[Tuple[int, str], str],
                  step: Optional[Step]) -> List[_Edge]:
     """One edge per drawn (source, destination) pair; gradients into the same tensor are summed,
     gradients into different tensors combine as one long vector (root of the sum of squares)."""
     singles: List[Dict[str, Any]] = []
     merged: Dict[Tuple[str, str], Dict[str, Any]] = {}
     for parent, child, grad in edges:
-        src = group_of.get(id(parent), node_id(parent))
-        dst = group_of.get(id(child), node_id(child))
+        dst = group_of.get(id(child), node_names[id(child)])
+        src = group_of.get(id(parent)) or copies.get((id(parent), dst)) or node_names[id(parent)]
         if src == dst:
             continue
         current = step is not None and child is step.tensor
@@ -862,8 +936,8 @@ def step_through(loss: Tensor, params: ParamsLike = None, *, retain_graph: bool 
     """A notebook widget: a slider over the backward steps, the graph at that step, and the step in words.
 
     Runs ``loss.backward_steps(retain_graph=retain_graph)`` to the end first (the leaves get their
-    ``.grad``). Needs ipywidgets (``pip install ipywidgets``) and Graphviz's ``dot`` to show the
-    pictures.
+    ``.grad``). Needs ipywidgets (``pip install ipywidgets``); the pictures render as everywhere
+    (the system's ``dot``, else the bundled Graphviz).
     """
     try:
         import ipywidgets as widgets
@@ -941,29 +1015,24 @@ def plot_grad_flow(model_or_named_params: ParamsLike, ax: Any = None) -> Any:
 
 # ================================ writing files ==================================================
 
-class GraphvizNotFoundError(RuntimeError):
-    """Graphviz's ``dot`` program is missing, so a picture could not be rendered (the DOT text was saved)."""
-
-
-_INSTALL_HINT = ("install Graphviz's `dot` program: `sudo apt-get install graphviz` (Debian/Ubuntu), "
-                 "`brew install graphviz` (macOS), `conda install graphviz` (conda), or see "
-                 "https://graphviz.org/download/ (Windows)")
+PICTURE_FORMATS = ("svg", "png", "pdf")
 
 
 def render(digraph: Any, path: Union[str, "os.PathLike[str]"], format: Optional[str] = None) -> str:
     """Write ``digraph`` to ``path`` (svg, png or pdf from the extension, or ``format``); returns the path.
 
-    The file appears atomically (rendered into a temporary directory beside it, then moved into
-    place). A ``.dot``/``.gv`` path writes the DOT text and needs nothing else. Without Graphviz's
-    ``dot`` program the DOT text is written next to ``path`` (same name, ``.dot``) and
-    ``GraphvizNotFoundError`` (a RuntimeError) says how to install ``dot``.
+    The picture is drawn by Graphviz's ``dot`` when it is on PATH, otherwise by the Graphviz that
+    pip installed (pygraphviz's wheel; see ``graphviz_backend``), under the drawing's time limit, and
+    the file appears atomically. A ``.dot``/``.gv`` path writes the DOT text and needs nothing
+    else. When no Graphviz can draw the format, the DOT text is written next to ``path`` (same
+    name, ``.dot``) and ``GraphvizNotFoundError`` (a RuntimeError) says what to install.
     """
     path = os.fspath(path)
     extension = os.path.splitext(path)[1].lstrip(".").lower()
     fmt = (format or extension).lower()
-    if fmt not in ("svg", "png", "pdf", "dot", "gv"):
-        raise ValueError(f"render: cannot tell the format of {path!r}; use a .svg, .png, .pdf or .dot "
-                         "path, or pass format='svg' / 'png' / 'pdf'")
+    if fmt not in PICTURE_FORMATS + ("dot", "gv"):
+        raise ValueError(f"render: cannot write {path!r}: pictures are .svg, .png or .pdf (or .dot for the "
+                         "DOT text); pass one of those paths, or format='svg' / 'png' / 'pdf'")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"render: the folder {directory!r} for {path!r} does not exist")
@@ -971,21 +1040,16 @@ def render(digraph: Any, path: Union[str, "os.PathLike[str]"], format: Optional[
     if fmt in ("dot", "gv"):
         write_bytes(path, source.encode("utf-8"))
         return path
-    dot_path = os.path.splitext(path)[0] + ".dot"
-
-    def missing(cause: Optional[BaseException]) -> GraphvizNotFoundError:
+    size = ""
+    if isinstance(digraph, GraphDrawing) and digraph.node_count:
+        size = f"{digraph.node_count} nodes, {digraph.edge_count} edges"
+    try:
+        picture = render_source(source, fmt, timeout=getattr(digraph, "render_timeout", None), size=size)
+    except GraphvizNotFoundError as missing:
+        dot_path = os.path.splitext(path)[0] + ".dot"
         write_bytes(dot_path, source.encode("utf-8"))
-        return GraphvizNotFoundError(
-            f"render: Graphviz's `dot` program was not found, so {path!r} could not be drawn. "
-            f"The graph's DOT source was written to {dot_path!r} (render it later with "
-            f"`dot -T{fmt} {dot_path} -o {path}`). To draw pictures, {_INSTALL_HINT}.")
-
-    if shutil.which("dot") is None:
-        raise missing(None)
-    with tempfile.TemporaryDirectory(dir=directory, prefix=".render-") as temp_dir:
-        try:
-            produced = digraph.render(filename="graph", directory=temp_dir, format=fmt, cleanup=True)
-        except graphviz.ExecutableNotFound as e:
-            raise missing(e) from e
-        os.replace(produced, path)
+        raise GraphvizNotFoundError(
+            f"{missing} The graph's DOT source was written to {dot_path!r} (with dot: "
+            f"`dot -T{fmt} {dot_path} -o {path}`).") from None
+    write_bytes(path, picture)
     return path
