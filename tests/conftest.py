@@ -9,3 +9,19 @@ sys.path.insert(0, os.path.dirname(__file__))
 settings.register_profile("ci", max_examples=200, deadline=None)
 settings.register_profile("long", max_examples=5000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="session")
+def empty_dataset_cache(tmp_path_factory):
+    """Datasets are cached in a fresh folder for the whole run (subprocesses inherit it), so no test
+    reads, or writes into, the user's ~/.cache/tinygrad_cnn/datasets."""
+    previous = os.environ.get("TINYGRAD_CNN_DATA")
+    os.environ["TINYGRAD_CNN_DATA"] = str(tmp_path_factory.mktemp("dataset-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("TINYGRAD_CNN_DATA", None)
+    else:
+        os.environ["TINYGRAD_CNN_DATA"] = previous
