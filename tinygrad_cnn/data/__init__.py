@@ -13,7 +13,7 @@ Three ideas, one section each:
 
 Real datasets come through ``load_dataset(name, split, root, download, mirrors, checksums)``
 (``datasets.py``): MNIST, Fashion-MNIST and CIFAR-10 (its binary version, ``cifar.py``; never the
-pickled one), downloaded once with verified checksums (``download.py``) and cached.
+Python-object one), downloaded once with verified checksums (``download.py``) and cached.
 """
 from __future__ import annotations
 

@@ -5,9 +5,9 @@ images each) and ``test_batch.bin`` is a run of 3,073-byte records: one label by
 pixel bytes -- 1,024 red, 1,024 green, 1,024 blue, each plane row-major 32×32. So a record is already
 an image in CHW order, and the number of records is the file size divided by 3,073.
 
-The Python version of CIFAR-10 is a pickle; loading a pickle runs whatever code it holds, so this
-module never reads it. Members are read straight from the archive by their exact names, so nothing
-is extracted to disk (no archive path can escape its folder).
+The Python version of CIFAR-10 stores serialized Python objects, and loading those runs whatever
+code they hold, so this module never reads it. Members are read straight from the archive by their
+exact names, so nothing is extracted to disk (no archive path can escape its folder).
 """
 from __future__ import annotations
 

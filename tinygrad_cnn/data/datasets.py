@@ -74,7 +74,8 @@ DATASET_INFO: Dict[str, DatasetInfo] = {
         name="cifar10", files={"train": (CIFAR10_ARCHIVE,), "test": (CIFAR10_ARCHIVE,)},
         # md5 published on the dataset's home page, https://www.cs.toronto.edu/~kriz/cifar.html:
         # "CIFAR-10 binary version (suitable for C programs) | 162 MB | c32a1d4ab5d03f1284b67883e8d87530".
-        # (torchvision downloads the *python* version, c58f30108f718f92721af3b95e74349a: a pickle.)
+        # (torchvision downloads the *Python* version instead, c58f30108f718f92721af3b95e74349a, whose
+        # batches are serialized Python objects: loading them can run code.)
         checksums={CIFAR10_ARCHIVE: "c32a1d4ab5d03f1284b67883e8d87530"},
         mirrors=("https://www.cs.toronto.edu/~kriz/",),  # the home page, the one published source
         homepage="https://www.cs.toronto.edu/~kriz/cifar.html", image_shape=(3, 32, 32), num_classes=10),
@@ -156,7 +157,7 @@ def load_dataset(name: str, split: str = "train", root: Optional[PathLike] = Non
 
     ``name``: 'digits' (bundled, 1×8×8; its train/test split is ``train_test_split`` with seed 0 and 20%
     held out), 'mnist' and 'fashion-mnist' (1×28×28, 60,000 train / 10,000 test), 'cifar10' (3×32×32,
-    50,000 / 10,000, the binary version -- never the pickled one).
+    50,000 / 10,000, the binary version -- never the Python one, whose loading runs code).
 
     Files are cached in ``root / name`` (root: ``$TINYGRAD_CNN_DATA`` or ``~/.cache/tinygrad_cnn/datasets``).
     Missing files raise ``MissingDataError`` unless ``download``, which fetches each from ``mirrors`` (base
