@@ -110,7 +110,9 @@ def _checksum_table(checksums: Optional[Mapping[str, str]], info: DatasetInfo) -
     return table
 
 
-def _by_hand(info: DatasetInfo, names: Sequence[str], folder: Path) -> str:
+def _by_hand(info: DatasetInfo, folder: Path) -> str:
+    """Where to put which files by hand: every file of the dataset (all splits) not yet in ``folder``."""
+    names = [n for n in dict.fromkeys(n for split in SPLITS for n in info.files[split]) if not (folder / n).is_file()]
     return (f"to add them by hand, download {', '.join(names)} (from {info.homepage}) and put "
             f"{'it' if len(names) == 1 else 'them'} into {folder}")
 
@@ -139,13 +141,12 @@ def _ensure_files(info: DatasetInfo, split: str, folder: Path, download: bool, m
             f"(command line: --download) to fetch {'it' if len(missing) == 1 else 'them'} from "
             f"{mirror_url(mirrors[0], missing[0]) if mirrors else info.homepage}"
             f"{' or another mirror' if len(mirrors) > 1 else ''}, or point root= (--data-dir) at the folder "
-            f"that holds a {info.name}/ folder with them; {_by_hand(info, missing, folder)}")
+            f"that holds a {info.name}/ folder with them; {_by_hand(info, folder)}")
     for name in missing:
         try:
             fetch_file(name, folder, mirrors, checksums[name], dataset=info.name, progress=progress)
         except DownloadError as err:  # ChecksumError included: add where the files go by hand
-            still = [n for n in missing if not (folder / n).is_file()]
-            raise type(err)(f"{err}; {_by_hand(info, still, folder)}") from None
+            raise type(err)(f"{err}; {_by_hand(info, folder)}") from None
     return [folder / name for name in names]
 
 
