@@ -25,7 +25,7 @@ def _train_parser(sub: "argparse._SubParsersAction") -> None:
     from .train import DATASETS, MODELS, OPTIMIZERS, SCHEDULES, TrainConfig
 
     p = sub.add_parser("train", help="train a classifier on real handwritten digits",
-                       description="Train a CNN, LeNet-5 or MLP; writes a checkpoint per epoch, a loss/accuracy "
+                       description="Train a CNN, LeNet-5, VGG or MLP; writes a checkpoint per epoch, a loss/accuracy "
                                    "plot and the model's graph with its gradient flow into --out.")
     d = TrainConfig()
     p.add_argument("--dataset", choices=DATASETS, default=d.dataset,

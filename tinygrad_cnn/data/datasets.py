@@ -15,7 +15,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Uni
 import numpy as np
 
 from . import MissingDataError, _mnist_arrays, _mnist_candidates, load_digits, load_mnist, train_test_split
-from .cifar import CIFAR10_ARCHIVE, cifar10_members, read_cifar10_archive
+from .cifar import CIFAR10_ARCHIVE, read_cifar10_archive
 from .download import ChecksumError, DownloadError, check_digest, default_root, digest_kind, fetch_file, mirror_url
 
 __all__ = ["DatasetInfo", "DATASET_INFO", "DATASET_NAMES", "SPLITS", "load_dataset", "load_train_and_test",

@@ -20,7 +20,7 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from . import DataError
 
@@ -188,9 +188,18 @@ def fetch_file(file_name: str, folder: Path, mirrors: Sequence[str], expected: s
     every mirror served other contents, ``DownloadError`` when no mirror delivered (each message lists
     every URL tried and why it failed)."""
     digest_kind(expected)
-    folder.mkdir(parents=True, exist_ok=True)
-    final, part = folder / file_name, folder / (file_name + ".part")
     label = f"{dataset}: " if dataset else ""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return _fetch_from_mirrors(file_name, folder, mirrors, expected, label, progress, say)
+    except OSError as err:  # the local disk, not the network (network errors are caught per attempt)
+        raise DownloadError(f"{label}cannot write {file_name} into {folder}: {err.strerror or err}") from None
+
+
+def _fetch_from_mirrors(file_name: str, folder: Path, mirrors: Sequence[str], expected: str, label: str,
+                        progress: Optional[bool], say: Callable[[str], None]) -> Path:
+    """fetch_file's loop over the mirrors (see there)."""
+    final, part = folder / file_name, folder / (file_name + ".part")
     failures: List[Tuple[str, str, bool]] = []  # (url, reason, was a checksum mismatch)
     for index, mirror in enumerate(mirrors):
         url = mirror_url(mirror, file_name)
@@ -234,13 +243,3 @@ def fetch_file(file_name: str, folder: Path, mirrors: Sequence[str], expected: s
         raise ChecksumError(f"{label}{file_name} does not have the expected contents from any mirror: {tried}")
     raise DownloadError(f"{label}could not download {file_name}; tried {tried}")
 
-
-def checksum_table_problems(checksums: Mapping[str, str]) -> Dict[str, str]:
-    """The entries of ``checksums`` that are not md5/sha256 hex digests, with the reason."""
-    problems = {}
-    for name, value in checksums.items():
-        try:
-            digest_kind(value)
-        except ValueError as err:
-            problems[name] = str(err)
-    return problems
