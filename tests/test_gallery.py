@@ -28,8 +28,8 @@ def test_graph_command_unknown_model_is_one_line_error(capsys):
 
 
 def test_model_and_batch_rejects_unknown_names():
-    with pytest.raises(ValueError, match="unknown model 'vgg'"):
-        model_and_batch("vgg")
+    with pytest.raises(ValueError, match="unknown model 'resnet'"):
+        model_and_batch("resnet")
 
 
 def test_graph_of_the_vgg_names_its_layers_as_torchvision_does():
