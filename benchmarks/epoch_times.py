@@ -4,7 +4,7 @@
 
 Synthetic images of the real sizes (MNIST: 60,000 train / 10,000 test × 1×28×28; CIFAR-10: 50,000 /
 10,000 × 3×32×32): time does not depend on the pixel values. ``--batches N`` times N training steps
-(after 3 warm-up steps) exactly as ``train.train`` runs them -- forward, cross-entropy, backward,
+(after 10 warm-up steps) exactly as ``train.train`` runs them -- forward, cross-entropy, backward,
 momentum SGD step, loss and accuracy bookkeeping -- plus the evaluation pass on the test set (timed on
 a tenth of it), and extrapolates to a full epoch; ``--batches 0`` runs the whole epoch. It also
 reports the process's CPU time (all its threads): on a busy machine wall time grows with the load,
@@ -28,6 +28,7 @@ from tinygrad_cnn.data import DataLoader  # noqa: E402
 from tinygrad_cnn.models import build_model  # noqa: E402
 from tinygrad_cnn.train import evaluate  # noqa: E402
 
+WARM_UP = 10  # steps not timed: the first ones fill the allocator's pools and are several times slower
 SIZES = {"lenet": ("MNIST", 60_000, 10_000, (1, 28, 28)), "vgg": ("CIFAR-10", 50_000, 10_000, (3, 32, 32))}
 
 
@@ -51,12 +52,14 @@ def time_epoch(name: str, batches: int, batch_size: int) -> str:
         loss.item(), int((logits.data.argmax(axis=1) == yb).sum())
         steps.append(time.perf_counter() - began)
         cpu.append(time.process_time() - cpu_began)
-        if batches and index + 1 >= batches + 3:
+        if batches and index + 1 >= batches + WARM_UP:
             break
-    timed = steps[3:] if batches else steps
-    timed_cpu = cpu[3:] if batches else cpu
+    timed = steps[WARM_UP:] if batches else steps
+    timed_cpu = cpu[WARM_UP:] if batches else cpu
     test_part = n_test // 10 if batches else n_test
     x_test, y_test = x[:test_part], y[:test_part]
+    if batches:
+        evaluate(model, x_test[:512], y_test[:512])  # warm-up: the first pass at the evaluation batch size
     began, cpu_began = time.perf_counter(), time.process_time()
     evaluate(model, x_test, y_test)
     evaluation = (time.perf_counter() - began) * (n_test / test_part)
