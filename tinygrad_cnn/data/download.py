@@ -238,6 +238,8 @@ def _fetch_from_mirrors(file_name: str, folder: Path, mirrors: Sequence[str], ex
         failures.append(failure)
         if index + 1 < len(mirrors):
             say(f"{label}{url} failed ({failure[1]}); trying the next mirror")
+    if part.exists() and part.stat().st_size == 0:
+        part.unlink()  # an answer that broke off before its first byte: nothing worth resuming
     tried = "; ".join(f"{url}: {reason}" for url, reason, _ in failures) or "no mirrors were given"
     if failures and all(mismatch for _, _, mismatch in failures):
         raise ChecksumError(f"{label}{file_name} does not have the expected contents from any mirror: {tried}")
