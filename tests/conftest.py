@@ -22,3 +22,19 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             f"{len(skipped)} PyTorch parity tests skipped (PyTorch is not installed); "
             "run them with `make parity` (installs torch==2.13.0 into .venv and runs the suite)",
             yellow=True, bold=True)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="session")
+def empty_dataset_cache(tmp_path_factory):
+    """Datasets are cached in a fresh folder for the whole run (subprocesses inherit it), so no test
+    reads, or writes into, the user's ~/.cache/tinygrad_cnn/datasets."""
+    previous = os.environ.get("TINYGRAD_CNN_DATA")
+    os.environ["TINYGRAD_CNN_DATA"] = str(tmp_path_factory.mktemp("dataset-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("TINYGRAD_CNN_DATA", None)
+    else:
+        os.environ["TINYGRAD_CNN_DATA"] = previous

@@ -71,5 +71,17 @@ def test_graph_command_unknown_model_is_one_line_error(capsys):
 
 
 def test_model_and_batch_rejects_unknown_names():
-    with pytest.raises(ValueError, match="unknown model 'vgg'"):
-        model_and_batch("vgg")
+    with pytest.raises(ValueError, match="unknown model 'resnet'"):
+        model_and_batch("resnet")
+
+
+def test_graph_of_the_vgg_names_its_layers_as_torchvision_does():
+    import tinygrad_cnn.functional as F
+    from tinygrad_cnn import Tensor
+    from tinygrad_cnn.viz import draw_graph
+    model, images, labels = model_and_batch("vgg")
+    loss = F.cross_entropy(model(Tensor(images)), labels)
+    loss.backward()
+    source = draw_graph(loss, params=model, collapse=True).source   # DOT text: no `dot` needed
+    for layer in ("features.0 · Conv2d", "features.1 · BatchNorm2d", "classifier.2 · Linear"):
+        assert layer in source

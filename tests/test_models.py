@@ -1,5 +1,5 @@
 """models: LeNet-5 with PyTorch's weights gives PyTorch's logits, loss and every gradient; names
-equal PyTorch's; the digits CNN trains to >= 97% held-out accuracy in seconds; the registry."""
+equal PyTorch's; the small VGG matches PyTorch in train and eval mode; the digits CNN trains to >= 97% held-out accuracy in seconds; the registry."""
 from __future__ import annotations
 
 import time
@@ -11,7 +11,7 @@ import tinygrad_cnn.functional as F
 from helpers import HAVE_TORCH, requires_torch, torch
 from tinygrad_cnn import Tensor, optim
 from tinygrad_cnn.data import load_digits, train_test_split
-from tinygrad_cnn.models import MODELS, DigitsCNN, LeNet5, build_model, digits_cnn, lenet5, mlp
+from tinygrad_cnn.models import MODELS, DigitsCNN, LeNet5, SmallVGG, build_model, digits_cnn, lenet5, mlp, vgg
 
 if HAVE_TORCH:
     import torch.nn as tnn
@@ -50,7 +50,25 @@ if HAVE_TORCH:
         return tnn.Sequential(tnn.Flatten(), tnn.Linear(784, 512), tnn.ReLU(), tnn.Linear(512, 256), tnn.ReLU(),
                               tnn.Linear(256, 10))
 
-    TORCH_TWINS = {"lenet": TorchLeNet5, "cnn": TorchDigitsCNN, "mlp": torch_mlp}
+    class TorchSmallVGG(tnn.Module):
+        """The small VGG as torchvision writes VGG: ``features`` and ``classifier`` Sequentials."""
+
+        def __init__(self):
+            super().__init__()
+            layers, channels = [], 3
+            for entry in (32, 32, "M", 64, 64, "M", 128, "M"):
+                if entry == "M":
+                    layers.append(tnn.MaxPool2d(2))
+                else:
+                    layers += [tnn.Conv2d(channels, entry, 3, padding=1), tnn.BatchNorm2d(entry), tnn.ReLU()]
+                    channels = entry
+            self.features = tnn.Sequential(*layers)
+            self.classifier = tnn.Sequential(tnn.Linear(128 * 4 * 4, 128), tnn.ReLU(), tnn.Linear(128, 10))
+
+        def forward(self, x):
+            return self.classifier(self.features(x).flatten(1))
+
+    TORCH_TWINS = {"lenet": TorchLeNet5, "cnn": TorchDigitsCNN, "mlp": torch_mlp, "vgg": TorchSmallVGG}
 
 
 def copy_weights(ours, theirs):
@@ -60,7 +78,7 @@ def copy_weights(ours, theirs):
 # ================================ the same network as PyTorch's ================================
 
 @requires_torch
-@pytest.mark.parametrize("name", ["lenet", "cnn", "mlp"])
+@pytest.mark.parametrize("name", ["lenet", "cnn", "mlp", "vgg"])
 def test_state_dict_keys_and_shapes_equal_torch(name):
     ours, theirs = build_model(name), TORCH_TWINS[name]()
     assert [(k, v.shape) for k, v in ours.state_dict().items()] == \
@@ -118,12 +136,41 @@ def test_digits_cnn_with_torch_weights_matches_torch_in_train_and_eval_mode():
             np.testing.assert_allclose(ours.state_dict()[key], value.numpy(), rtol=1e-10, err_msg=key)
 
 
+@requires_torch
+def test_small_vgg_with_torch_weights_matches_torch_in_train_and_eval_mode():
+    torch.manual_seed(0)
+    theirs = TorchSmallVGG().double()
+    ours = vgg(dtype=np.float64)
+    copy_weights(ours, theirs)
+    rng = np.random.default_rng(1)
+    x, target = rng.uniform(0, 1, (4, 3, 32, 32)), rng.integers(0, 10, 4)
+    for mode in ("train", "eval"):
+        getattr(ours, mode)(), getattr(theirs, mode)()
+        ours.zero_grad(), theirs.zero_grad()
+        logits = ours(Tensor(x, dtype=np.float64))
+        loss = F.cross_entropy(logits, target)
+        loss.backward()
+        expected_logits = theirs(torch.tensor(x))
+        expected = TF.cross_entropy(expected_logits, torch.tensor(target))
+        expected.backward()
+        np.testing.assert_allclose(logits.data, expected_logits.detach().numpy(), atol=1e-10, rtol=1e-8,
+                                   err_msg=mode)
+        grads = dict(theirs.named_parameters())
+        for name, param in ours.named_parameters():
+            np.testing.assert_allclose(param.grad.data, grads[name].grad.numpy(), atol=1e-10, rtol=1e-8,
+                                       err_msg=f"{mode}: gradient of {name}")
+        for key, value in theirs.state_dict().items():
+            np.testing.assert_allclose(ours.state_dict()[key], value.numpy(), rtol=1e-10, err_msg=key)
+
+
 # ================================ shapes, module paths ==========================================
 
 @pytest.mark.parametrize("make,shape,out", [
     (lambda: lenet5(), (2, 1, 28, 28), (2, 10)),
     (lambda: lenet5(num_classes=5, in_channels=3), (2, 3, 28, 28), (2, 5)),
     (lambda: digits_cnn(), (3, 1, 8, 8), (3, 10)),
+    (lambda: vgg(), (2, 3, 32, 32), (2, 10)),
+    (lambda: vgg(num_classes=4, in_channels=1, layers=(8, "M", 16, "M")), (2, 1, 32, 32), (2, 4)),
     (lambda: mlp(), (2, 1, 28, 28), (2, 10)),
     (lambda: mlp(64, hidden=(32,), classes=10), (5, 64), (5, 10)),
     (lambda: mlp(64, hidden=(), classes=3), (5, 1, 8, 8), (5, 3)),
@@ -169,8 +216,9 @@ def test_same_generator_seed_same_model():
 # ================================ registry ======================================================
 
 def test_registry_builds_each_model_with_kwargs():
-    assert set(MODELS) == {"lenet", "cnn", "mlp"}
+    assert set(MODELS) == {"lenet", "cnn", "mlp", "vgg"}
     assert isinstance(build_model("lenet"), LeNet5)
+    assert isinstance(build_model("vgg"), SmallVGG) and build_model("vgg").num_parameters() == 403_626
     assert isinstance(build_model("cnn", num_classes=4), DigitsCNN)
     assert build_model("mlp", in_features=64, hidden=(8,)).num_parameters() == 64 * 8 + 8 + 8 * 10 + 10
 

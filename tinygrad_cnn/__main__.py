@@ -57,13 +57,22 @@ def _train_parser(sub: "argparse._SubParsersAction") -> None:
 
     p = sub.add_parser("train", help="train a classifier on real handwritten digits",
                        formatter_class=DefaultsFormatter,
-                       description="Train a CNN, LeNet-5 or MLP; writes a checkpoint per epoch, a loss/accuracy "
+                       description="Train a CNN, LeNet-5, VGG or MLP; writes a checkpoint per epoch, a loss/accuracy "
                                    "plot and the model's graph with its gradient flow into --out. A progress bar "
                                    "shows only on a terminal; a log file gets one line per epoch.")
     d = TrainConfig()
-    p.add_argument("--dataset", choices=DATASETS, default=d.dataset, help="digits (bundled 8×8) or mnist (IDX files)")
-    p.add_argument("--data-dir", default=None, help="folder with the MNIST-format IDX files (for --dataset mnist)")
-    p.add_argument("--model", choices=MODELS, default=d.model, help="the network to train")
+    p.add_argument("--dataset", choices=DATASETS, default=d.dataset,
+                   help="digits (bundled 8×8), mnist, fashion-mnist (1×28×28) or cifar10 (3×32×32)")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="dataset cache, one folder per dataset (default: $TINYGRAD_CNN_DATA or "
+                        "~/.cache/tinygrad_cnn/datasets); a folder that itself holds MNIST-format IDX files "
+                        "is read as it is")
+    p.add_argument("--download", action="store_true",
+                   help="download missing dataset files (checksums verified) into the cache")
+    p.add_argument("--mirror", dest="mirrors", action="extend", nargs="+", default=None, metavar="URL",
+                   help="base URL to download from instead of the built-in mirrors (repeatable, tried in order)")
+    p.add_argument("--model", choices=MODELS, default=d.model,
+                   help="the network to train (default: cnn for digits, lenet for mnist/fashion-mnist, vgg for cifar10)")
     p.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training set")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="images per optimizer step")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="momentum is SGD with momentum 0.9")
@@ -82,7 +91,7 @@ def _graph_parser(sub: "argparse._SubParsersAction") -> None:
     p = sub.add_parser("graph", help="draw a model's graph with the gradient flow of one batch",
                        formatter_class=DefaultsFormatter,
                        description="Draw a model's computation graph after one forward/backward pass.")
-    p.add_argument("--model", choices=("lenet", "cnn", "mlp", "keras"), default="lenet", help="the model to draw")
+    p.add_argument("--model", choices=("lenet", "cnn", "mlp", "vgg", "keras"), default="lenet", help="the model to draw")
     p.add_argument("--out", type=picture_path, default=None,
                    help="output file (.svg, .png, .pdf or .dot; its folder is created); default viz/<model>.svg")
     p.add_argument("--expand", action="store_true", help="draw every op instead of one node per layer")
@@ -114,7 +123,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             config = TrainConfig(dataset=args.dataset, data_dir=args.data_dir, model=args.model,
                                  epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
                                  lr=args.lr, weight_decay=args.weight_decay, schedule=args.schedule, seed=args.seed, out=args.out,
-                                 resume=args.resume, progress=not args.no_progress, graph=not args.no_graph)
+                                 resume=args.resume, progress=not args.no_progress, graph=not args.no_graph,
+                                 download=args.download, mirrors=args.mirrors)
             train(config)
         elif args.command == "graph":
             from .gallery import draw_model

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import functional as F
 from .data import load_digits
-from .models import digits_cnn, lenet5, mlp
+from .models import digits_cnn, lenet5, mlp, vgg
 from .nn import Linear, Module, Sigmoid, Sequential
 from .tensor import Tensor
 from .viz import draw_graph, render
@@ -44,10 +44,12 @@ def model_and_batch(name: str, seed: int = 0) -> Tuple[Module, np.ndarray, np.nd
     if name == "mlp":
         images, labels = _digits_batch(16)
         return mlp(64, (32, 16), 10, generator=rng), images, labels
+    if name == "vgg":
+        return vgg(generator=rng), rng.random((4, 3, 32, 32), dtype=np.float32), rng.integers(0, 10, 4)
     if name == "keras":
         model, images = _keras_model(seed)
         return model, images, rng.integers(0, 10, len(images))
-    raise ValueError(f"graph: unknown model {name!r}; choose lenet, cnn, mlp or keras")
+    raise ValueError(f"graph: unknown model {name!r}; choose lenet, cnn, mlp, vgg or keras")
 
 
 def draw_model(name: str, path: str, collapse: bool = True, seed: int = 0) -> str:

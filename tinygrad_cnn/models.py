@@ -1,4 +1,4 @@
-"""Ready-made models: LeNet-5, a small CNN for the bundled 8×8 digits, and an MLP.
+"""Ready-made models: LeNet-5, a small CNN for the bundled 8×8 digits, a small VGG for CIFAR-10, and an MLP.
 
 Attribute names follow the usual PyTorch code for the same networks, so ``state_dict`` keys
 (``conv1.weight``, ``fc1.bias``, ...) match a PyTorch model written the same way and weights move
@@ -12,10 +12,10 @@ from typing import Any, Callable, Dict, Optional, Sequence
 import numpy as np
 
 from . import functional as F
-from .nn import BatchNorm2d, Conv2d, Flatten, Identity, Linear, Module, ReLU, Sequential
+from .nn import BatchNorm2d, Conv2d, Flatten, Identity, Linear, MaxPool2d, Module, ReLU, Sequential
 from .tensor import Tensor
 
-__all__ = ["LeNet5", "DigitsCNN", "lenet5", "digits_cnn", "mlp", "MODELS", "build_model"]
+__all__ = ["LeNet5", "DigitsCNN", "SmallVGG", "lenet5", "digits_cnn", "vgg", "mlp", "MODELS", "build_model"]
 
 
 class LeNet5(Module):
@@ -75,6 +75,46 @@ class DigitsCNN(Module):
         return self.fc2(F.relu(self.fc1(x)))
 
 
+VGG_LAYERS = (32, 32, "M", 64, 64, "M", 128, "M")  # channels of each 3×3 conv; "M": a 2×2 max pool
+
+
+class SmallVGG(Module):
+    """A small VGG-style network (Simonyan & Zisserman, 2014) for 3×32×32 images (CIFAR-10).
+
+    VGG's idea: only 3×3 convolutions (padding 1, so the size is kept), stacked two at a time before
+    each 2×2 max pool, so two layers see a 5×5 window with fewer weights and one more ReLU. With
+    the default ``layers`` (32, 32, M, 64, 64, M, 128, M): conv -> batchnorm -> relu per entry, the
+    image going 32 -> 16 -> 8 -> 4, then flatten 128·4·4 = 2,048 -> linear 128 -> relu -> linear
+    num_classes (logits): 403,626 parameters.
+
+    As torchvision's VGG, the layers live in ``features`` and ``classifier`` (``Sequential``), so the
+    ``state_dict`` keys (``features.0.weight``, ``features.1.running_mean``, ``classifier.0.weight``,
+    ...) match the same network written with ``torch.nn.Sequential``.
+    """
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, layers: Sequence[Any] = VGG_LAYERS,
+                 hidden: int = 128, image_size: int = 32, dtype: Any = np.float32,
+                 generator: Optional[np.random.Generator] = None) -> None:
+        super().__init__()
+        modules: list = []
+        channels, side = in_channels, image_size
+        for entry in layers:
+            if entry == "M":
+                modules.append(MaxPool2d(2))
+                side //= 2
+            else:
+                modules += [Conv2d(channels, int(entry), 3, padding=1, dtype=dtype, generator=generator),
+                            BatchNorm2d(int(entry), dtype=dtype), ReLU()]
+                channels = int(entry)
+        self.features = Sequential(*modules)
+        self.classifier = Sequential(Linear(channels * side * side, hidden, dtype=dtype, generator=generator),
+                                     ReLU(), Linear(hidden, num_classes, dtype=dtype, generator=generator))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits (N, num_classes) for images (N, in_channels, 32, 32)."""
+        return self.classifier(self.features(x).flatten(1))
+
+
 def lenet5(num_classes: int = 10, in_channels: int = 1, dtype: Any = np.float32,
            generator: Optional[np.random.Generator] = None) -> LeNet5:
     """LeNet-5 for 1×28×28 images (see ``LeNet5``)."""
@@ -86,6 +126,12 @@ def digits_cnn(num_classes: int = 10, in_channels: int = 1, channels: Sequence[i
                generator: Optional[np.random.Generator] = None) -> DigitsCNN:
     """The small CNN for the bundled 8×8 digits (see ``DigitsCNN``)."""
     return DigitsCNN(num_classes, in_channels, channels, hidden, batch_norm, dtype=dtype, generator=generator)
+
+
+def vgg(num_classes: int = 10, in_channels: int = 3, layers: Sequence[Any] = VGG_LAYERS, hidden: int = 128,
+        dtype: Any = np.float32, generator: Optional[np.random.Generator] = None) -> SmallVGG:
+    """The small VGG for 3×32×32 images (see ``SmallVGG``)."""
+    return SmallVGG(num_classes, in_channels, layers, hidden, dtype=dtype, generator=generator)
 
 
 def mlp(in_features: int = 784, hidden: Sequence[int] = (512, 256), classes: int = 10, dtype: Any = np.float32,
@@ -104,11 +150,11 @@ def mlp(in_features: int = 784, hidden: Sequence[int] = (512, 256), classes: int
     return Sequential(*layers)
 
 
-MODELS: Dict[str, Callable[..., Module]] = {"lenet": lenet5, "cnn": digits_cnn, "mlp": mlp}
+MODELS: Dict[str, Callable[..., Module]] = {"lenet": lenet5, "cnn": digits_cnn, "mlp": mlp, "vgg": vgg}
 
 
 def build_model(name: str, **kwargs: Any) -> Module:
-    """The model registered as ``name`` in ``MODELS`` ('lenet', 'cnn', 'mlp'), built with ``kwargs``."""
+    """The model registered as ``name`` in ``MODELS`` ('lenet', 'cnn', 'mlp', 'vgg'), built with ``kwargs``."""
     try:
         factory = MODELS[name]
     except (KeyError, TypeError):

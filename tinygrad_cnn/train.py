@@ -20,19 +20,22 @@ import numpy as np
 from . import functional as F
 from . import optim
 from .autograd import no_grad
-from .data import DataLoader, load_digits, load_mnist, train_test_split
+from .data import DataLoader, load_digits, train_test_split
+from .data.datasets import load_train_and_test
 from .errors import CheckpointError, TinygradError
 from .fileio import atomic_write, save_npz
 from .models import build_model
 from .nn import Module, read_npz
 from .tensor import Tensor, from_numpy, manual_seed
 
-DATASETS = ("digits", "mnist")
-MODELS = ("cnn", "lenet", "mlp")
+DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
+MODELS = ("cnn", "lenet", "mlp", "vgg")
 OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
 SCHEDULES = ("cosine", "step", "none")
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "adagrad": 0.05, "rmsprop": 0.002, "adam": 0.003}
-MODEL_IMAGE_SIZE = {"cnn": (8, 8), "lenet": (28, 28), "mlp": None}  # None: any size (flattened)
+MODEL_IMAGE_SIZE = {"cnn": (8, 8), "lenet": (28, 28), "vgg": (32, 32), "mlp": None}  # None: any size (flattened)
+MODEL_CHANNELS = {"cnn": 1, "lenet": 1, "vgg": 3, "mlp": None}
+DEFAULT_MODEL = {"digits": "cnn", "mnist": "lenet", "fashion-mnist": "lenet", "cifar10": "vgg"}  # when --model is not given
 CHECKPOINT_VERSION = 1
 
 
@@ -51,8 +54,8 @@ class TrainConfig:
     """Everything that defines a training run (the command line's options)."""
 
     dataset: str = "digits"
-    data_dir: Optional[str] = None
-    model: str = "cnn"
+    data_dir: Optional[str] = None      # the dataset cache root (None: $TINYGRAD_CNN_DATA or ~/.cache/...)
+    model: Optional[str] = None         # None: the dataset's model (DEFAULT_MODEL)
     epochs: int = 12
     batch_size: int = 32
     optimizer: str = "momentum"
@@ -65,9 +68,13 @@ class TrainConfig:
     test_fraction: float = 0.2          # the held-out share of the digits (MNIST has its own test set)
     progress: bool = True               # tqdm progress bars (shown only when stderr is a terminal)
     graph: bool = True                  # write the model's graph with its gradient flow (SVG)
+    download: bool = False              # fetch missing dataset files (verified) into the cache
+    mirrors: Optional[List[str]] = None  # base URLs to download from instead of the built-in list
 
     def validate(self) -> None:
-        """Raise TrainError naming the option and the valid values."""
+        """Raise TrainError naming the option and the valid values (and pick the dataset's model if none)."""
+        if self.model is None and self.dataset in DEFAULT_MODEL:
+            self.model = DEFAULT_MODEL[self.dataset]
         for name, value, valid in (("dataset", self.dataset, DATASETS), ("model", self.model, MODELS),
                                    ("optimizer", self.optimizer, OPTIMIZERS),
                                    ("schedule", self.schedule, SCHEDULES)):
@@ -84,9 +91,6 @@ class TrainConfig:
             raise TrainError(f"--lr: must be a positive number, got {self.lr!r}")
         if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
             raise TrainError(f"--weight-decay: must be >= 0, got {self.weight_decay!r}")
-        if self.dataset == "mnist" and not self.data_dir:
-            raise TrainError("--data-dir: the mnist dataset is read from a local folder of IDX files "
-                             "(train-images-idx3-ubyte[.gz], ...); pass --data-dir DIR")
 
     @property
     def learning_rate(self) -> float:
@@ -106,14 +110,13 @@ class History:
 
 
 def load_dataset(config: TrainConfig) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(x_train, y_train, x_test, y_test) as float32 images (N, 1, H, W) and int64 labels."""
+    """(x_train, y_train, x_test, y_test) as float32 images (N, C, H, W) and int64 labels."""
     if config.dataset == "digits":
         images, labels = load_digits()
         x_train, x_test, y_train, y_test = train_test_split(images, labels, config.test_fraction, seed=config.seed)
         return x_train, y_train, x_test, y_test
-    x_train, y_train = load_mnist(config.data_dir, "train")
-    x_test, y_test = load_mnist(config.data_dir, "test")
-    return x_train, y_train, x_test, y_test
+    return load_train_and_test(config.dataset, config.data_dir, download=config.download, mirrors=config.mirrors,
+                               progress=None if config.progress else False)
 
 
 def count_classes(*label_sets: np.ndarray) -> int:
@@ -128,17 +131,43 @@ def count_classes(*label_sets: np.ndarray) -> int:
 
 def make_model(config: TrainConfig, image_shape: Tuple[int, ...], num_classes: int = 10) -> Module:
     """The model named by the config for ``num_classes`` classes, checked against the images it will see."""
-    wanted = MODEL_IMAGE_SIZE[config.model]
+    wanted, channels = MODEL_IMAGE_SIZE[config.model], MODEL_CHANNELS[config.model]
+    fits = [m for m in MODELS if MODEL_IMAGE_SIZE[m] in (None, tuple(image_shape[-2:]))
+            and MODEL_CHANNELS[m] in (None, image_shape[0])]
     if wanted is not None and tuple(image_shape[-2:]) != wanted:
-        fits = [m for m, size in MODEL_IMAGE_SIZE.items() if size in (None, tuple(image_shape[-2:]))]
         raise TrainError(f"--model {config.model} expects {wanted[0]}×{wanted[1]} images but dataset "
                          f"{config.dataset} has {image_shape[-2]}×{image_shape[-1]}; use --model "
                          f"{' or '.join(fits)}")
+    if channels is not None and image_shape[0] != channels:
+        raise TrainError(f"--model {config.model} expects images with {channels} channel{'s' * (channels > 1)} "
+                         f"but dataset {config.dataset} has {image_shape[0]}; use --model {' or '.join(fits)}")
     generator = np.random.default_rng(config.seed)
     if config.model == "mlp":
         return build_model("mlp", in_features=int(np.prod(image_shape)), hidden=(128, 64), classes=num_classes,
                            generator=generator)
     return build_model(config.model, num_classes=num_classes, generator=generator)
+
+
+def check_model_fits(config: TrainConfig, model: Module, x: np.ndarray, y: np.ndarray) -> None:
+    """Raise TrainError when ``model`` cannot classify the data: its input shape or its number of outputs
+    (fewer than the classes in ``y``) does not fit. One forward pass of two images, without a graph."""
+    was_training = model.training
+    model.eval()  # batch norm must not learn from this probe
+    try:
+        with no_grad():
+            outputs = model(Tensor(x[:2])).shape
+    except ValueError as err:  # ShapeError and friends: the layers do not fit these images
+        raise TrainError(f"--model {config.model} does not fit dataset {config.dataset}'s images of shape "
+                         f"{tuple(x.shape[1:])}: {err}") from None
+    finally:
+        model.train(was_training)
+    classes = int(y.max()) + 1 if len(y) else 0
+    if len(outputs) != 2:
+        raise TrainError(f"--model {config.model} gives outputs of shape {tuple(outputs)} for a batch of "
+                         "images; a classifier gives (N, number of classes)")
+    if outputs[1] < classes:
+        raise TrainError(f"--model {config.model} has {outputs[1]} outputs per image but dataset "
+                         f"{config.dataset} has {classes} classes (labels 0..{classes - 1})")
 
 
 def make_optimizer(config: TrainConfig, model: Module) -> optim.Optimizer:
@@ -290,6 +319,7 @@ def train(config: TrainConfig) -> Tuple[Module, History]:
     config.validate()
     x_train, y_train, x_test, y_test = load_dataset(config)
     model = make_model(config, x_train.shape[1:], count_classes(y_train, y_test))
+    check_model_fits(config, model, x_train, y_train)
     optimizer = make_optimizer(config, model)
     schedule = make_schedule(config, optimizer)
     history, start_epoch = History(), 0

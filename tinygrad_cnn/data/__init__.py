@@ -6,10 +6,14 @@ Three ideas, one section each:
    package (see ``DIGITS.md`` for the attribution), so a CNN can be trained with no download; and
    ``train_test_split`` to hold some of them out.
 2. ``read_idx`` / ``write_idx`` / ``load_mnist`` -- the IDX format of MNIST, Fashion-MNIST and EMNIST,
-   read from a folder the user points to (this library never downloads anything).
+   read from a folder the user points to (``load_mnist`` itself never downloads anything).
 3. ``DataLoader`` -- cuts arrays into (optionally shuffled) mini-batches of numpy arrays; the training
    loop wraps them as Tensors. Shuffling is reproducible per (seed, epoch), so a run resumed at epoch k
    sees the same batches as one that never stopped.
+
+Real datasets come through ``load_dataset(name, split, root, download, mirrors, checksums)``
+(``datasets.py``): MNIST, Fashion-MNIST and CIFAR-10 (its binary version, ``cifar.py``; never the
+Python-object one), downloaded once with verified checksums (``download.py``) and cached.
 """
 from __future__ import annotations
 
@@ -26,8 +30,9 @@ import numpy as np
 from ..errors import DTypeError, ShapeError, TinygradError
 from ..fileio import write_bytes
 
-__all__ = ["DataError", "MissingDataError", "load_digits", "train_test_split", "read_idx", "write_idx",
-           "load_mnist", "DataLoader"]
+__all__ = ["DataError", "MissingDataError", "DownloadError", "ChecksumError", "load_digits", "train_test_split",
+           "read_idx", "write_idx", "load_mnist", "DataLoader", "load_dataset", "read_cifar10_archive",
+           "write_cifar10_archive", "DATASET_NAMES"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -231,7 +236,8 @@ def _mnist_candidates(prefix: str, part: str) -> list:
 
 
 def load_mnist(data_dir: PathLike, kind: str = "train") -> Tuple[np.ndarray, np.ndarray]:
-    """Load MNIST (or Fashion-MNIST / EMNIST, same format) from a local folder; nothing is downloaded.
+    """Load MNIST (or Fashion-MNIST / EMNIST, same format) from a local folder as it is (no download, no
+    checksum; ``load_dataset`` downloads and verifies).
 
     ``kind`` is "train" (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``) or "test"
     (``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``); each may also be gzipped (``.gz``).
@@ -246,7 +252,7 @@ def load_mnist(data_dir: PathLike, kind: str = "train") -> Tuple[np.ndarray, np.
     if not folder.is_dir():
         expected = ", ".join(_mnist_candidates(prefix, "images")[:2] + _mnist_candidates(prefix, "labels")[:2])
         raise MissingDataError(f"load_mnist: data folder {folder} does not exist (or is not a folder); "
-                               f"it should hold {expected} (download them yourself; this library never does)")
+                               f"it should hold {expected} (or let load_dataset(..., download=True) fetch and verify them)")
     found = {}
     for part in ("images", "labels"):
         names = _mnist_candidates(prefix, part)
@@ -255,15 +261,20 @@ def load_mnist(data_dir: PathLike, kind: str = "train") -> Tuple[np.ndarray, np.
             raise MissingDataError(f"load_mnist: no {kind} {part} file in {folder}: looked for "
                                    f"{', '.join(names)}")
         found[part] = hits[0]
-    images, labels = read_idx(found["images"]), read_idx(found["labels"])
+    return _mnist_arrays(found["images"], found["labels"])
+
+
+def _mnist_arrays(images_path: Path, labels_path: Path) -> Tuple[np.ndarray, np.ndarray]:
+    """An IDX image file and its label file -> float32 (N, 1, H, W) in [0, 1] and int64 (N,), checked."""
+    images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or images.dtype != np.uint8:
-        raise DataError(f"load_mnist: {found['images']}: expected uint8 images of shape (N, H, W), "
+        raise DataError(f"load_mnist: {images_path}: expected uint8 images of shape (N, H, W), "
                         f"got {images.dtype} of shape {images.shape}")
     if labels.ndim != 1:
-        raise DataError(f"load_mnist: {found['labels']}: expected labels of shape (N,), got shape {labels.shape}")
+        raise DataError(f"load_mnist: {labels_path}: expected labels of shape (N,), got shape {labels.shape}")
     if len(images) != len(labels):
-        raise DataError(f"load_mnist: {found['images']} holds {len(images)} images but "
-                        f"{found['labels']} holds {len(labels)} labels")
+        raise DataError(f"load_mnist: {images_path} holds {len(images)} images but "
+                        f"{labels_path} holds {len(labels)} labels")
     scaled = images.astype(np.float32)
     scaled /= np.float32(255.0)
     return scaled[:, None, :, :], labels.astype(np.int64)
@@ -356,3 +367,9 @@ class DataLoader:
     def __repr__(self) -> str:
         return (f"DataLoader({len(self.x)} samples, batch_size={self.batch_size}, shuffle={self.shuffle}, "
                 f"drop_last={self.drop_last}, seed={self.seed}, epoch={self.epoch})")
+
+
+# The modules below build on the readers above (they import them from this package), so they come last.
+from .download import ChecksumError, DownloadError  # noqa: E402
+from .cifar import read_cifar10_archive, write_cifar10_archive  # noqa: E402
+from .datasets import DATASET_NAMES, load_dataset  # noqa: E402
