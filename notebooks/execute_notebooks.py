@@ -11,7 +11,8 @@ edit the ``.py`` and run
 Executing runs a lesson top to bottom in a fresh ``python3`` kernel on this interpreter, with
 ``notebooks/`` as working directory, and stores its outputs. Running it twice on the same machine
 writes the same bytes: cell ids are numbered, progress bars are stored as their final text without
-timings, and execution timestamps are not recorded. Files are written atomically.
+timings, printed text is one output per cell and stream, object addresses are dropped, and
+execution timestamps are not recorded. Files are written atomically.
 """
 from __future__ import annotations
 
@@ -118,6 +119,22 @@ def freeze_progress_bars(nb: nbformat.NotebookNode) -> None:
             cell.outputs = kept
 
 
+def coalesce_streams(nb: nbformat.NotebookNode) -> None:
+    """Join consecutive stdout (or stderr) outputs of a cell into one: how printed text is cut into
+    chunks depends on when the kernel flushed, which changes from run to run."""
+    for cell in nb.cells:
+        merged: list = []
+        for output in cell.get("outputs", []):
+            last = merged[-1] if merged else None
+            if (output.get("output_type") == "stream" and last is not None
+                    and last.get("output_type") == "stream" and last.get("name") == output.get("name")):
+                last["text"] += output["text"]
+            else:
+                merged.append(output)
+        if cell.cell_type == "code":
+            cell.outputs = merged
+
+
 def drop_addresses(nb: nbformat.NotebookNode) -> None:
     """Remove object addresses from plain-text outputs (the fallback text beside a picture)."""
     for cell in nb.cells:
@@ -151,6 +168,7 @@ def build(source: str) -> float:
     nb = read_source(os.path.join(NOTEBOOK_DIR, source))
     seconds = execute(nb)
     freeze_progress_bars(nb)
+    coalesce_streams(nb)
     drop_addresses(nb)
     write_atomic(nb, os.path.join(NOTEBOOK_DIR, source[:-3] + ".ipynb"))
     return seconds

@@ -189,10 +189,13 @@ def test_kernel_runs_on_this_interpreter():
     assert nb.cells[0].outputs[0].text.strip() == sys.executable
 
 
-def test_progress_bars_and_addresses_are_frozen_to_stable_text():
+def test_progress_bars_addresses_and_streams_are_frozen_to_stable_text():
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x")])
     nb.cells[0].outputs = [nbformat.v4.new_output("display_data", data={"text/plain": "<graphviz.graphs.Digraph at 0x7f00aa>",
                                                                         "image/svg+xml": "<svg/>"})]
     EXECUTOR.drop_addresses(nb)
     assert nb.cells[0].outputs[0].data["text/plain"] == "<graphviz.graphs.Digraph>"
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text=t) for t in ("a", "b\n")]
+    EXECUTOR.coalesce_streams(nb)
+    assert [o.text for o in nb.cells[0].outputs] == ["ab\n"]
     assert EXECUTOR._TIMINGS.sub("", " 45/45 [00:01<00:00, 30.21it/s]") == " 45/45"
