@@ -51,6 +51,8 @@ WINDOW_CASES = [
     ((32, 8, 12, 12), (3, 3), (2, 2), (1, 1), (2, 3)),  # overlapping pooling
     ((6, 3, 11, 12), (3, 2), (2, 1), (2, 3), (2, 3)),   # narrow conv, batch-innermost fold, stride + dilation
     ((1, 4, 9, 9), (3, 3), (1, 1), (1, 1), (2, 3)),     # batch 1
+    ((4, 2, 12, 13), (3, 2), (1, 2), (2, 3), (2, 3)),   # stride 1 along H: rows, then columns
+    ((3, 2, 9, 40), (2, 3), (1, 1), (1, 1), (2, 3)),    # ... wide enough for the slab fold
 ]
 
 
