@@ -67,9 +67,9 @@ assert L.item() == (2.0 * -3.0 + 10.0) * -2.0 == -8.0
 # %% [markdown]
 # ## Backward, one step at a time
 #
-# `L.backward_steps()` is `L.backward()` cut into steps: one per node, starting at the loss. A
-# node takes its step only once every gradient it will receive has arrived (so an op always
-# comes after every op that uses its result). Each step shows
+# `L.backward_steps()` is `L.backward()` cut into steps: one per node, in PyTorch's order: the
+# loss first; a node once every op that used it has sent its share (of several such nodes, the
+# most recently created first); a leaf as soon as its gradient is complete. Each step shows
 #
 # * the op and its derivative **rule**,
 # * the gradient **arriving** at the node: $\partial L / \partial(\text{node})$,

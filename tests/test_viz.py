@@ -96,7 +96,7 @@ def drawn_nodes(source):
 def graph_tensors(root):
     order = topological_order(root)
     ids = {id(t) for t in order}
-    constants = {id(p): p for t in order if t._ctx is not None for p in t._ctx.parents if id(p) not in ids}
+    constants = {id(p): p for t in order if t.grad_fn is not None for p in t.grad_fn.parents if id(p) not in ids}
     return order, list(constants.values())
 
 
@@ -110,7 +110,7 @@ def test_one_node_per_op_and_leaf():
     order, constants = graph_tensors(loss)
     tensor_nodes = {viz.node_id(graph, t) for t in order + constants}
     # a constant used by several ops (the cached 2 in y[0] * 2 and y ** 2) is drawn once per use
-    uses = {id(c): sum(c is p for t in order if t._ctx is not None for p in t._ctx.parents) for c in constants}
+    uses = {id(c): sum(c is p for t in order if t.grad_fn is not None for p in t.grad_fn.parents) for c in constants}
     copies = {f"{graph.tensor_nodes[id(c)]}u{k}" for c in constants if c.size == 1 for k in range(1, uses[id(c)])}
     assert copies and drawn_nodes(source) == tensor_nodes | copies
 
@@ -120,7 +120,7 @@ def test_one_edge_per_input_of_each_op():
     y = (x * x).sum()   # x feeds mul twice: two edges
     graph = viz.draw_graph(y)
     source = graph.source
-    mul = y._ctx.parents[0]
+    mul = y.grad_fn.parents[0]
     assert len(edge_attrs(source, viz.node_id(graph, x), viz.node_id(graph, mul))) == 2
 
 
@@ -186,8 +186,8 @@ def test_edge_width_and_colour_grow_with_gradient_size():
     loss, a, b = two_branches()
     graph = viz.draw_graph(loss)
     source = graph.source
-    (small,) = edge_attrs(source, viz.node_id(graph, a), viz.node_id(graph, loss._ctx.parents[0]))
-    (big,) = edge_attrs(source, viz.node_id(graph, b), viz.node_id(graph, loss._ctx.parents[1]))
+    (small,) = edge_attrs(source, viz.node_id(graph, a), viz.node_id(graph, loss.grad_fn.parents[0]))
+    (big,) = edge_attrs(source, viz.node_id(graph, b), viz.node_id(graph, loss.grad_fn.parents[1]))
     assert float(attr(small, "penwidth")) < float(attr(big, "penwidth"))
     assert attr(small, "color") != attr(big, "color")
     assert attr(small, "style") == "dashed" and "▼" in small       # 1e-6 vs 1e3: vanishing
@@ -199,7 +199,7 @@ def test_exploding_gradients_are_bold_and_marked(big):
     loss, a, b = two_branches(small=1.0, big=big)
     graph = viz.draw_graph(loss)
     source = graph.source
-    (edge,) = edge_attrs(source, viz.node_id(graph, b), viz.node_id(graph, loss._ctx.parents[1]))
+    (edge,) = edge_attrs(source, viz.node_id(graph, b), viz.node_id(graph, loss.grad_fn.parents[1]))
     assert attr(edge, "style") == "bold" and "▲" in edge
     assert "▲" in node_attrs(source, viz.node_id(graph, b))
 
@@ -224,8 +224,8 @@ def test_auto_scale_spans_this_graph():
     loss, a, b = two_branches(small=1e-2, big=1.0)
     graph = viz.draw_graph(loss, grad_range="auto")
     source = graph.source
-    (small,) = edge_attrs(source, viz.node_id(graph, a), viz.node_id(graph, loss._ctx.parents[0]))
-    (big,) = edge_attrs(source, viz.node_id(graph, b), viz.node_id(graph, loss._ctx.parents[1]))
+    (small,) = edge_attrs(source, viz.node_id(graph, a), viz.node_id(graph, loss.grad_fn.parents[0]))
+    (big,) = edge_attrs(source, viz.node_id(graph, b), viz.node_id(graph, loss.grad_fn.parents[1]))
     assert float(attr(small, "penwidth")) == viz.PENWIDTH_RANGE[0]
     assert float(attr(big, "penwidth")) == viz.PENWIDTH_RANGE[1]
 
@@ -245,7 +245,7 @@ def test_show_saved_reports_memory_kept_for_backward():
     y.backward(retain_graph=True)
     graph = viz.draw_graph(y, show_saved=True)
     source = graph.source
-    mul = node_attrs(source, viz.node_id(graph, y._ctx.parents[0]))
+    mul = node_attrs(source, viz.node_id(graph, y.grad_fn.parents[0]))
     assert "keeps input0 (4, 8), input1 (4, 8): 256 B" in mul
     assert "saved for backward in all: 128 B" in source   # the same array kept twice counts once
 
@@ -589,8 +589,8 @@ def out_degrees(source):
 
 def test_a_shared_python_number_is_drawn_once_per_use():
     loss = shared_constant_chain(1000)
-    constant = loss._ctx.parents[0]._ctx.parents[1]
-    assert constant is shared_constant_chain(1)._ctx.parents[0]._ctx.parents[1]   # one cached tensor
+    constant = loss.grad_fn.parents[0].grad_fn.parents[1]
+    assert constant is shared_constant_chain(1).grad_fn.parents[0].grad_fn.parents[1]   # one cached tensor
     graph = viz.draw_graph(loss, max_nodes=3000)
     constants = [n for n in drawn_nodes(graph.source) if "<B>const</B>" in node_attrs(graph.source, n)]
     assert len(constants) == 1000 and max(out_degrees(graph.source).values()) == 1
@@ -649,11 +649,11 @@ def test_lenet_collapsed_and_grouped(lenet_loss):
     assert "conv1 · Conv2d" in collapsed and "fc3 · Linear" in collapsed
     order, constants = graph_tensors(loss)
     param_ids = {id(p) for p in model.parameters()}
-    in_modules = [t for t in order if id(t) in param_ids or (t._ctx is not None and t._ctx.module_path)]
+    in_modules = [t for t in order if id(t) in param_ids or (t.grad_fn is not None and t.grad_fn.module_path)]
     read_by = {}
     for t in order:
-        for p in (t._ctx.parents if t._ctx is not None else ()):
-            read_by.setdefault(id(p), set()).add(t._ctx.module_path)
+        for p in (t.grad_fn.parents if t.grad_fn is not None else ()):
+            read_by.setdefault(id(p), set()).add(t.grad_fn.module_path)
     in_loss = [t for t in constants if read_by[id(t)] == {("cross_entropy",)}]   # drawn inside the loss
     assert in_loss
     expected = len(order) + len(constants) - len(in_modules) - len(in_loss) + 6   # conv1, conv2, fc1-3, loss
@@ -699,7 +699,7 @@ def test_a_tensor_without_graph_is_one_node():
 def test_collapsed_module_is_marked_during_its_step():
     loss, params = module_graph()
     steps = list(loss.backward_steps())
-    in_head = next(s for s in steps if s.tensor._ctx is not None and s.tensor._ctx.module_path == ("head",))
+    in_head = next(s for s in steps if s.tensor.grad_fn is not None and s.tensor.grad_fn.module_path == ("head",))
     source = viz.draw_graph(loss, params, collapse=True, step=in_head).source
     assert attr(node_attrs(source, "m_head"), "fillcolor") == viz._STEP_FILL["current"]
     assert attr(node_attrs(source, '"m_features.0"'), "fillcolor") == viz._STEP_FILL["pending"]
@@ -708,7 +708,7 @@ def test_collapsed_module_is_marked_during_its_step():
 def test_current_step_labels_the_gradients_it_sends():
     loss, (a, b, c, f) = micrograd_graph()
     steps = list(loss.backward_steps())
-    step = next(s for s in steps if s.op == "mul" and s.tensor._ctx.parents[0] is a)
+    step = next(s for s in steps if s.op == "mul" and s.tensor.grad_fn.parents[0] is a)
     graph = viz.draw_graph(loss, step=step)
     source = graph.source
     (to_a,) = edge_attrs(source, viz.node_id(graph, a), viz.node_id(graph, step.tensor))
@@ -730,3 +730,17 @@ def test_lenet_too_big_unless_collapsed(lenet_loss):
     with pytest.raises(ValueError, match="collapse=True"):
         viz.draw_graph(loss, model, max_nodes=40)
     assert "conv1 · Conv2d" in viz.draw_graph(loss, model, max_nodes=40, collapse=True).source
+
+
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_a_drawn_conv_input_shows_the_image_shape(input_grad):
+    import tinygrad_cnn.functional as F
+
+    x = Tensor(np.ones((2, 1, 8, 8), dtype=np.float32), requires_grad=input_grad)
+    w = Tensor(np.ones((3, 1, 3, 3), dtype=np.float32), requires_grad=True)
+    source = viz.draw_graph(F.conv2d(x, w).sum(), {"conv.weight": w}).source
+    labels = re.findall(r"<B>([^<]*)</B></TD></TR><TR><TD><FONT[^>]*>([^<]*)</FONT>", source)
+    if input_grad:   # the image itself is a node of the graph
+        assert ("input", "(2, 1, 8, 8)") in labels
+    else:            # the patch matrix is a constant, named after the image it unfolds
+        assert ("input (2, 1, 8, 8) unfolded", "(9, 72)") in labels

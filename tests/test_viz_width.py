@@ -58,8 +58,8 @@ def test_narrow_gradient_range_is_coloured_on_its_own_scale():
     loss, a, b = two_branches(small=0.5, big=5.0)
     graph = viz.draw_graph(loss, show_data=False)
     source = graph.source
-    (small,) = edge_attrs(source, name_of(graph, a), name_of(graph, loss._ctx.parents[0]))
-    (big,) = edge_attrs(source, name_of(graph, b), name_of(graph, loss._ctx.parents[1]))
+    (small,) = edge_attrs(source, name_of(graph, a), name_of(graph, loss.grad_fn.parents[0]))
+    (big,) = edge_attrs(source, name_of(graph, b), name_of(graph, loss.grad_fn.parents[1]))
     assert float(attr(small, "penwidth")) == viz.PENWIDTH_RANGE[0] and float(attr(big, "penwidth")) == viz.PENWIDTH_RANGE[1]
     assert "this graph's own range" in node_attrs(source, "legend")
     wide = viz.draw_graph(two_branches(small=1e-6, big=1e3)[0]).source
@@ -72,7 +72,7 @@ def test_a_zero_gradient_from_a_zero_input_is_not_an_alarm():
     loss.backward()
     graph = viz.draw_graph(loss)
     source = graph.source
-    (edge,) = edge_attrs(source, name_of(graph, w), name_of(graph, loss._ctx.parents[0]))
+    (edge,) = edge_attrs(source, name_of(graph, w), name_of(graph, loss.grad_fn.parents[0]))
     assert "dashed" not in edge and "▼" not in edge
     label = node_attrs(source, name_of(graph, w))
     assert "▼" not in label and "met a value of 0" in label

@@ -59,7 +59,7 @@ class Parameter(Tensor):
             # as torch.nn.Parameter(tensor): the parameter shares the tensor's memory (no copy)
             if requires_grad and data.dtype.kind != "f":
                 raise TypeError(f"Parameter: only floating-point tensors can require grad, got dtype {data.dtype}")
-            self.data, self.grad, self.requires_grad, self._ctx = data.data, None, bool(requires_grad), None
+            self.data, self.grad, self.requires_grad, self.grad_fn = data.data, None, bool(requires_grad), None
             self._hooks, self._version_counter, self.name = None, data._shared_version_counter(), None
             return
         super().__init__(data, requires_grad=requires_grad, dtype=dtype)

@@ -13,15 +13,20 @@ Groups, top to bottom: elementwise, reduce, movement, matmul.
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+import operator
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
-
-from .autograd import check_finite, state, user_frame
+from . import kernels
+from .autograd import check_finite, next_sequence_nr, state, user_frame
 from .errors import ShapeError
 from .special import erf
 from .tensor import Tensor
+
+
+GROUPS = ("elementwise", "reduce", "movement", "matmul")
+_array_of = operator.attrgetter("data")   # tensor -> its numpy array
+PRIMITIVES: List[type] = []   # every primitive, in the order defined below (filled by registration)
 
 
 class Function:
@@ -29,11 +34,12 @@ class Function:
 
     Subclasses define ``forward(*arrays, **params) -> array`` and ``backward(g, out) -> grads``,
     where ``g`` is the gradient arriving at the output tensor ``out`` and the result has one entry
-    (a Tensor or None) per parent.
+    (a Tensor or None) per parent. Each states, as class attributes:
     """
 
-    name = "function"
-    rule = ""
+    name = "function"      # what pictures and steps call it
+    rule = ""              # its derivative rule in one line
+    group = ""             # one of GROUPS: how it is drawn and where it is listed
     saves_inputs = True    # backward reads the inputs' values (checked against in-place changes)
     saves_output = False   # backward reads the output's value
     is_view = False        # the output is a numpy view of the first input: they share a version counter
@@ -41,11 +47,16 @@ class Function:
     parents: Tuple[Tensor, ...]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Register every primitive in ``PRIMITIVES`` as it is defined."""
         super().__init_subclass__(**kwargs)
+        if cls.group not in GROUPS:
+            raise TypeError(f"primitive {cls.__name__}: group must be one of {GROUPS}, got {cls.group!r}")
         if cls.__doc__ is None:  # help(ops.Mul) shows the op's rule, stated once in ``rule``
             cls.__doc__ = f"The primitive '{cls.name}'. Its derivative rule, g being the output's gradient: {cls.rule}"
+        PRIMITIVES.append(cls)
 
     # class-level defaults, so the hot path sets only what differs from them
+    sequence_nr = -1       # creation order among the graph's nodes (the backward walk runs later ones first)
     released = False       # set by release() after a backward without retain_graph
     out_grad = None        # after backward: the gradient that arrived at the output
     input_grads = None     # after backward: the gradient sent to each input
@@ -57,36 +68,41 @@ class Function:
 
     @classmethod
     def apply(cls, *parents: Tensor, **params: Any) -> Tensor:
-        """Run forward on the parents' arrays; record the node if any parent requires grad."""
+        """Run forward on the parents' arrays; the result joins the graph if any parent requires grad."""
         fn = cls.__new__(cls)
         fn.parents = parents
-        data = fn.forward(*[p.data for p in parents], **params)
+        data = fn.forward(*map(_array_of, parents), **params)
         if type(data) is not np.ndarray:  # ufuncs on 0-d arrays return numpy scalars
             data = np.asarray(data)
-        requires_grad = False
-        if state.grad_enabled:
-            for p in parents:
-                if p.requires_grad:
-                    requires_grad = True
-                    break
-        out = Tensor._make(data, requires_grad)
+        out = Tensor._make(data, False)
         if fn.is_view:
             out._version_counter = parents[0]._shared_version_counter()
-        if requires_grad:
-            out._ctx = fn
-            if state.module_path:
-                fn.module_path = state.module_path
-            if state.inplace_changes:
-                fn.inplace_changes_seen = state.inplace_changes
-            if cls.saves_inputs:
-                for p in parents:
-                    if p._version_counter and p._version_counter[0]:  # changed in place before
-                        fn.versions = tuple(q._version for q in parents)
-                        break
+        if state.grad_enabled:
+            for p in parents:
+                if p.requires_grad:   # one parent that needs a gradient is enough
+                    fn.join_graph(out)
+                    break
         if state.anomaly:
-            fn.created_at = user_frame()
-            check_finite(data, "forward", fn)
+            fn.check_forward(data)
         return out
+
+    def join_graph(self, out: Tensor) -> None:
+        """Become ``out.grad_fn`` (so ``out`` requires grad): take the next sequence number, and
+        remember the module building this op and, for saved inputs changed in place before, their
+        versions."""
+        out.requires_grad, out.grad_fn = True, self
+        self.sequence_nr = next_sequence_nr()
+        if state.module_path:
+            self.module_path = state.module_path
+        if state.inplace_changes:
+            self.inplace_changes_seen = state.inplace_changes
+            if self.saves_inputs:
+                self.versions = saved_versions(self.parents)
+
+    def check_forward(self, data: np.ndarray) -> None:
+        """Anomaly mode: remember where the user built this op, and refuse a NaN/Inf result."""
+        self.created_at = user_frame()
+        check_finite(data, "forward", self)
 
     def forward(self, *arrays: np.ndarray, **params: Any) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
@@ -139,6 +155,14 @@ class Function:
         return f"<{self.name}({shapes})>"
 
 
+def saved_versions(parents: Tuple[Tensor, ...]) -> Optional[Tuple[int, ...]]:
+    """The parents' version counters if any was changed in place already, else None (all 0)."""
+    for p in parents:
+        if p._version_counter and p._version_counter[0]:
+            return tuple(q._version for q in parents)
+    return None
+
+
 def const(array: Any, dtype: Any = None) -> Tensor:
     """A tensor outside the graph (a mask, a count) used inside a backward formula."""
     return Tensor._make(np.asarray(array, dtype=dtype), False)
@@ -178,18 +202,21 @@ def _binary_forward(op: str, a: np.ndarray, b: np.ndarray, ufunc: Any) -> np.nda
 # ================================ elementwise ====================================================
 
 class Add(Function):
+    group = "elementwise"
     name, rule, saves_inputs = "add", "add: da = g, db = g", False
     def forward(self, a, b): return _binary_forward("add", a, b, np.add)
     def backward(self, g, out): return g, g
 
 
 class Sub(Function):
+    group = "elementwise"
     name, rule, saves_inputs = "sub", "sub: da = g, db = -g", False
     def forward(self, a, b): return _binary_forward("sub", a, b, np.subtract)
     def backward(self, g, out): return g, -g
 
 
 class Mul(Function):
+    group = "elementwise"
     name, rule = "mul", "mul: da = g·b, db = g·a"
     def forward(self, a, b): return _binary_forward("mul", a, b, np.multiply)
     def backward(self, g, out):
@@ -198,6 +225,7 @@ class Mul(Function):
 
 
 class Div(Function):
+    group = "elementwise"
     name, rule = "div", "div: da = g / b, db = -g·a / b²"
     def forward(self, a, b): return _binary_forward("div", a, b, np.divide)
     def backward(self, g, out):
@@ -206,6 +234,7 @@ class Div(Function):
 
 
 class Pow(Function):
+    group = "elementwise"
     name, rule = "pow", "pow: da = g·b·a^(b-1), db = g·a^b·log(a)"
     def forward(self, a, b): return _binary_forward("pow", a, b, np.power)
     def backward(self, g, out):
@@ -216,6 +245,7 @@ class Pow(Function):
 
 
 class Maximum(Function):
+    group = "elementwise"
     name, rule = "maximum", "maximum: da = g·[a>b], db = g·[b>a] (ties split g in half)"
     def forward(self, a, b): return _binary_forward("maximum", a, b, np.maximum)
     def backward(self, g, out):
@@ -225,6 +255,7 @@ class Maximum(Function):
 
 
 class Minimum(Function):
+    group = "elementwise"
     name, rule = "minimum", "minimum: da = g·[a<b], db = g·[b<a] (ties split g in half)"
     def forward(self, a, b): return _binary_forward("minimum", a, b, np.minimum)
     def backward(self, g, out):
@@ -234,42 +265,49 @@ class Minimum(Function):
 
 
 class Neg(Function):
+    group = "elementwise"
     name, rule, saves_inputs = "neg", "neg: dx = -g", False
     def forward(self, x): return np.negative(x)
     def backward(self, g, out): return -g
 
 
 class Exp(Function):
+    group = "elementwise"
     name, rule, saves_inputs, saves_output = "exp", "exp: dx = g·exp(x)", False, True
     def forward(self, x): return np.exp(x)
     def backward(self, g, out): return g * out
 
 
 class Log(Function):
+    group = "elementwise"
     name, rule = "log", "log: dx = g / x"
     def forward(self, x): return np.log(x)
     def backward(self, g, out): return g / self.parents[0]
 
 
 class Sqrt(Function):
+    group = "elementwise"
     name, rule, saves_inputs, saves_output = "sqrt", "sqrt: dx = g / (2·sqrt(x))", False, True
     def forward(self, x): return np.sqrt(x)
     def backward(self, g, out): return g / (out * 2)
 
 
 class Abs(Function):
+    group = "elementwise"
     name, rule = "abs", "abs: dx = g·sign(x)"
     def forward(self, x): return np.abs(x)
     def backward(self, g, out): return g * const(np.sign(self.parents[0].data), g.dtype)
 
 
 class ReLU(Function):
+    group = "elementwise"
     name, rule = "relu", "relu: dx = g·[x > 0]"
     def forward(self, x): return np.maximum(x, 0)
     def backward(self, g, out): return g * const(self.parents[0].data > 0)  # bool mask, no float copy
 
 
 class Sigmoid(Function):
+    group = "elementwise"
     name, rule, saves_inputs, saves_output = "sigmoid", "sigmoid: dx = g·s·(1 - s), s = sigmoid(x)", False, True
     # 0.5·(1 + tanh(x/2)) is sigmoid without overflow for large |x|
     def forward(self, x): return 0.5 * (1 + np.tanh(0.5 * x))
@@ -277,12 +315,14 @@ class Sigmoid(Function):
 
 
 class Tanh(Function):
+    group = "elementwise"
     name, rule, saves_inputs, saves_output = "tanh", "tanh: dx = g·(1 - tanh(x)²)", False, True
     def forward(self, x): return np.tanh(x)
     def backward(self, g, out): return g * (1 - out * out)
 
 
 class Erf(Function):
+    group = "elementwise"
     name, rule = "erf", "erf: dx = g·(2/√π)·exp(-x²)"
     def forward(self, x): return erf(x)
     def backward(self, g, out):
@@ -291,6 +331,7 @@ class Erf(Function):
 
 
 class Clip(Function):
+    group = "elementwise"
     name, rule = "clip", "clip: dx = g·[lo ≤ x ≤ hi]"
     def forward(self, x, lo=None, hi=None):
         self.lo, self.hi = lo, hi
@@ -306,6 +347,7 @@ class Clip(Function):
 
 
 class Where(Function):
+    group = "elementwise"
     name, rule = "where", "where: da = g·[cond], db = g·[not cond]"
     def forward(self, cond, a, b):
         broadcast_shapes("where", cond.shape, a.shape, b.shape)
@@ -317,6 +359,7 @@ class Where(Function):
 
 
 class Cast(Function):
+    group = "elementwise"
     name, rule, saves_inputs = "cast", "cast: dx = g cast back to x's dtype", False
     def forward(self, x, dtype): return x.astype(dtype)
     def backward(self, g, out): return g.cast(self.parents[0].dtype)
@@ -345,6 +388,7 @@ def _keepdims_shape(shape: Tuple[int, ...], axes: Tuple[int, ...]) -> Tuple[int,
 
 
 class Sum(Function):
+    group = "reduce"
     name, rule, saves_inputs = "sum", "sum: dx = g expanded back over the summed axes", False
     def forward(self, x, axis=None, keepdims=False):
         self.axes = normalize_axes("sum", axis, x.ndim)
@@ -354,77 +398,34 @@ class Sum(Function):
         return g.reshape(_keepdims_shape(self.input_shape, self.axes)).expand(*self.input_shape)
 
 
-def _trailing_taps(shape: Tuple[int, ...], axes: Tuple[int, ...]) -> Optional[list]:
-    """The index of every element along ``axes`` when they are a few trailing axes of a large array
-    (a window view's (KH, KW)), else None. numpy reduces such tiny, strided axes ~10x slower than
-    it combines whole slabs, so Max loops over these taps instead."""
-    k = len(axes)
-    if not 0 < k < len(shape) or axes != tuple(range(len(shape) - k, len(shape))):
-        return None
-    taps = int(np.prod(shape[-k:]))
-    if taps > 64 or int(np.prod(shape[:-k])) < 1024:
-        return None
-    return [(Ellipsis,) + t for t in np.ndindex(*shape[-k:])]
-
-
-def _cache_chunks(x: np.ndarray, budget: int = 1 << 20) -> list:
-    """Slices of x's first axis of about ``budget`` bytes each: looping over kernel taps re-reads a
-    chunk once per tap, which is cheap while the chunk stays in the CPU cache."""
-    step = max(1, budget // max(1, x[:1].nbytes)) if x.shape[0] else 1
-    return [slice(i, i + step) for i in range(0, x.shape[0], step)]
-
-
 class Max(Function):
+    group = "reduce"
     name, rule = "max", "max: dx = g where x is the max (shared evenly among ties), else 0"
-    pick = staticmethod(np.max)
-    combine = staticmethod(np.maximum)
+    combine = np.maximum
     def forward(self, x, axis=None, keepdims=False):
         if x.size == 0:
             raise ShapeError(f"{self.name}: cannot reduce an empty tensor of shape {x.shape}")
         self.axes = normalize_axes(self.name, axis, x.ndim)
         self.input_shape = x.shape
-        self.taps = _trailing_taps(x.shape, self.axes)
-        if self.taps is None:
-            best = self.pick(x, axis=self.axes, keepdims=True)
-        else:  # pooling: combine one (N, C, OH, OW) slab per kernel tap, a cache-sized chunk at a time
-            best = np.empty(x.shape[:-len(self.axes)], dtype=x.dtype)
-            for rows in _cache_chunks(x):
-                chunk, into = x[rows], best[rows]
-                np.copyto(into, chunk[self.taps[0]])
-                for tap in self.taps[1:]:
-                    self.combine(into, chunk[tap], out=into)
-            best = best.reshape(_keepdims_shape(x.shape, self.axes))
+        best = kernels.reduce_taps(x, self.axes, self.combine)
         self.saved = best
         return best if keepdims else best.reshape([s for i, s in enumerate(x.shape) if i not in self.axes])
     def backward(self, g, out):
-        x = self.parents[0].data
-        if self.taps is None:
-            is_best = x == self.saved
-            ties = is_best.sum(axis=self.axes, keepdims=True, dtype=g.dtype)   # small: the reduced shape
-            share = g.reshape(_keepdims_shape(self.input_shape, self.axes)) / const(ties)
-            return share * const(is_best)   # a bool mask: numpy multiplies it without a float copy
-        # pooling: one mask slab per tap, taps first, so the fold in windows' backward reads slabs
-        lead = x.shape[:-len(self.axes)]
-        best = self.saved.reshape(lead)
-        masks = np.empty((len(self.taps),) + lead, dtype=bool)
-        for rows in _cache_chunks(x):
-            for t, tap in enumerate(self.taps):
-                np.equal(x[rows][tap], best[rows], out=masks[t][rows])
-        share = g.reshape(1, *lead) / const(masks.sum(axis=0, keepdims=True, dtype=g.dtype))
-        taps_first = (share * const(masks)).reshape(*x.shape[len(lead):], *lead)
-        k = len(self.axes)
-        return taps_first.permute(*range(k, x.ndim), *range(k))   # back to x's axes (a view)
+        is_best = kernels.equal_mask(self.parents[0].data, self.saved, self.axes)
+        ties = is_best.sum(axis=self.axes, keepdims=True, dtype=g.dtype)   # small: the reduced shape
+        share = g.reshape(_keepdims_shape(self.input_shape, self.axes)) / const(ties)
+        return share * const(is_best)   # a bool mask: numpy multiplies it without a float copy
 
 
 class Min(Max):
     name, rule = "min", "min: dx = g where x is the min (shared evenly among ties), else 0"
-    pick = staticmethod(np.min)
-    combine = staticmethod(np.minimum)
+    combine = np.minimum
 
 
 # ================================ movement =======================================================
 
 class Reshape(Function):
+    group = "movement"
     is_view = True
     name, rule, saves_inputs = "reshape", "reshape: dx = g reshaped to x's shape", False
     def forward(self, x, shape):
@@ -438,6 +439,7 @@ class Reshape(Function):
 
 
 class Permute(Function):
+    group = "movement"
     is_view = True
     name, rule, saves_inputs = "permute", "permute: dx = g permuted by the inverse order", False
     def forward(self, x, axes):
@@ -450,6 +452,7 @@ class Permute(Function):
 
 
 class Expand(Function):
+    group = "movement"
     is_view = True
     name, rule, saves_inputs = "expand", "expand: dx = g summed over the broadcast axes", False
     def forward(self, x, shape):
@@ -464,12 +467,14 @@ class Expand(Function):
 class Contiguous(Function):
     """The same values laid out row-major (C order) in memory: a copy if they were not. Values and
     gradient pass through unchanged; only speed depends on layout."""
+    group = "movement"
     name, rule, saves_inputs = "contiguous", "contiguous: dx = g (a copy changes the layout, not the values)", False
     def forward(self, x): return np.ascontiguousarray(x)
     def backward(self, g, out): return g
 
 
 class Pad(Function):
+    group = "movement"
     name, rule, saves_inputs = "pad", "pad: dx = g with the padding sliced off", False
     def forward(self, x, pad_width, value=0.0):
         if len(pad_width) != x.ndim or any(len(p) != 2 or min(p) < 0 for p in pad_width):
@@ -491,6 +496,7 @@ def _has_integer_array(index: Tuple[Any, ...]) -> bool:
 
 
 class GetItem(Function):
+    group = "movement"
     name, rule, saves_inputs = "getitem", "getitem: dx = zeros with g added at the indexed places", False
     def forward(self, x, index):
         self.index, self.input_shape = index, x.shape
@@ -503,6 +509,7 @@ class GetItem(Function):
 
 
 class ScatterAdd(Function):
+    group = "movement"
     name, rule, saves_inputs = "scatter_add", "scatter_add: dg = dout[index] (the adjoint of getitem)", False
     def forward(self, g, shape, index):
         self.index = index
@@ -516,6 +523,7 @@ class ScatterAdd(Function):
 
 
 class Cat(Function):
+    group = "movement"
     name, rule, saves_inputs = "cat", "cat: each input gets its own slice of g", False
     def forward(self, *xs, axis=0):
         first = xs[0]
@@ -532,6 +540,7 @@ class Cat(Function):
 
 
 class Stack(Function):
+    group = "movement"
     name, rule, saves_inputs = "stack", "stack: input i gets g[..., i, ...] along the new axis", False
     def forward(self, *xs, axis=0):
         for i, x in enumerate(xs):
@@ -567,17 +576,14 @@ class Windows(Function):
     """Every kernel-sized window over two axes (the last two by default), as a strided view (no
     copy): the heart of conv and pooling. The two axes become (OH, OW) and the window's (KH, KW)
     are appended. Overlapping windows share input pixels; backward adds their gradients."""
+    group = "movement"
     is_view = True
     name, rule, saves_inputs = "windows", "windows: dx = sum of g over every window that saw x (fold)", False
     def forward(self, x, kernel, stride=(1, 1), dilation=(1, 1), axes=(-2, -1)):
         ah, aw = _window_axes("windows", x.ndim, axes)
-        oh, ow = window_geometry("windows", x.shape[ah], x.shape[aw], kernel, stride, dilation)
+        window_geometry("windows", x.shape[ah], x.shape[aw], kernel, stride, dilation)  # raises if it does not fit
         self.input_shape, self.kernel, self.stride, self.dilation, self.axes = x.shape, kernel, stride, dilation, (ah, aw)
-        shape, strides = list(x.shape), list(x.strides)
-        shape[ah], shape[aw] = oh, ow
-        strides[ah], strides[aw] = x.strides[ah] * stride[0], x.strides[aw] * stride[1]
-        return as_strided(x, (*shape, *kernel), (*strides, x.strides[ah] * dilation[0], x.strides[aw] * dilation[1]),
-                          writeable=False)
+        return kernels.window_view(x, kernel, stride, dilation, (ah, aw))
     def backward(self, g, out):
         return FoldWindows.apply(g, shape=self.input_shape, kernel=self.kernel, stride=self.stride,
                                  dilation=self.dilation, axes=self.axes)
@@ -585,65 +591,32 @@ class Windows(Function):
 
 class FoldWindows(Function):
     """The adjoint of ``Windows``: add each window's values back at the pixels it covers."""
+    group = "movement"
     name, rule, saves_inputs = "fold_windows", "fold_windows: dg = windows(dout) (the adjoint of windows)", False
     def forward(self, g, shape, kernel, stride=(1, 1), dilation=(1, 1), axes=(-2, -1)):
         ah, aw = _window_axes("fold_windows", len(shape), axes)
         self.kernel, self.stride, self.dilation, self.axes = kernel, stride, dilation, (ah, aw)
-        oh, ow = g.shape[ah], g.shape[aw]
-        span = (dilation[0] * (kernel[0] - 1) + 1, dilation[1] * (kernel[1] - 1) + 1)
-        overlap = stride[0] < span[0] or stride[1] < span[1]
-        tiles_exactly = stride == kernel and dilation == (1, 1) and (shape[ah], shape[aw]) == (oh * kernel[0], ow * kernel[1])
-        # without overlap each pixel gets at most one value: assign instead of add, and skip the
-        # zero fill when the windows cover every pixel (2x2 pooling): ~1.6x faster
-        out = np.empty(shape, dtype=g.dtype) if tiles_exactly else np.zeros(shape, dtype=g.dtype)
-        where = [slice(None)] * len(shape)
-        for i in range(kernel[0]):
-            top = i * dilation[0]
-            where[ah] = slice(top, top + stride[0] * (oh - 1) + 1, stride[0])
-            for j in range(kernel[1]):
-                left = j * dilation[1]
-                where[aw] = slice(left, left + stride[1] * (ow - 1) + 1, stride[1])
-                if overlap:
-                    out[tuple(where)] += g[..., i, j]
-                else:
-                    out[tuple(where)] = g[..., i, j]
-        return out
+        return kernels.fold_windows(g, shape, kernel, stride, dilation, (ah, aw))
     def backward(self, gg, out):
         return Windows.apply(gg, kernel=self.kernel, stride=self.stride, dilation=self.dilation, axes=self.axes)
 
 
 # ================================ matmul =========================================================
 
-def _long_inner_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a @ b for a thin result and a very long inner dimension (a conv's weight gradient sums over
-    every output pixel of the batch): BLAS handles that shape poorly, so sum products of slices
-    that fit the CPU cache instead, 2-5x faster."""
-    step = max(512, (1 << 16) // (a.shape[0] + b.shape[1]))
-    out = a[:, :step] @ b[:step]
-    for start in range(step, a.shape[1], step):
-        out += a[:, start:start + step] @ b[start:start + step]
-    return out
-
-
 class MatMul(Function):
+    group = "matmul"
     name, rule = "matmul", "matmul: da = g @ bᵀ, db = aᵀ @ g"
-    def forward(self, a, b):
+    def forward(self, a, b, order="C"):
         if a.shape[-1] != b.shape[-2]:
             raise ShapeError(f"matmul: inner dimensions differ: {a.shape} @ {b.shape} "
                              f"({a.shape[-1]} != {b.shape[-2]})")
         broadcast_shapes("matmul (batch dimensions)", a.shape[:-2], b.shape[:-2])
-        if a.ndim == 2 and b.ndim == 2 and a.shape[1] >= 8192 and max(a.shape[0], b.shape[1]) <= 64:
-            return _long_inner_matmul(a, b)
-        return np.matmul(a, b)
+        return kernels.matmul(a, b, order)
     def backward(self, g, out):
         a, b = self.parents
         da = g @ b.transpose(-1, -2) if a.requires_grad else None
-        if not b.requires_grad:
-            db = None
-        elif b.data.ndim == 2 and b.data.flags.f_contiguous and not b.data.flags.c_contiguous:
-            db = (g.transpose(-1, -2) @ a).transpose(-1, -2)  # = aᵀ @ g, laid out like b (b = weight.T),
-        else:                                                  # so the weight's gradient is contiguous
-            db = a.transpose(-1, -2) @ g
+        # db is laid out like b (b = weight.T gives the weight a contiguous gradient)
+        db = MatMul.apply(a.transpose(-1, -2), g, order=kernels.layout(b.data)) if b.requires_grad else None
         return da, db
 
 
@@ -661,11 +634,6 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     if b.ndim == 1:
         return out.reshape(*out.shape[:-1])
     return out
-
-
-PRIMITIVES = [Add, Sub, Mul, Div, Pow, Maximum, Minimum, Neg, Exp, Log, Sqrt, Abs, ReLU, Sigmoid, Tanh,
-              Erf, Clip, Where, Cast, Sum, Max, Min, Reshape, Permute, Expand, Contiguous, Pad, GetItem, ScatterAdd, Cat,
-              Stack, Windows, FoldWindows, MatMul]
 
 
 def rule_table() -> str:
