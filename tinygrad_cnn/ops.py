@@ -16,8 +16,7 @@ from __future__ import annotations
 from typing import Any, Optional, Tuple
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
-
+from . import kernels
 from .autograd import check_finite, state, user_frame
 from .errors import ShapeError
 from .tensor import Tensor
@@ -345,72 +344,27 @@ class Sum(Function):
         return g.reshape(_keepdims_shape(self.input_shape, self.axes)).expand(*self.input_shape)
 
 
-def _trailing_taps(shape: Tuple[int, ...], axes: Tuple[int, ...]) -> Optional[list]:
-    """The index of every element along ``axes`` when they are a few trailing axes of a large array
-    (a window view's (KH, KW)), else None. numpy reduces such tiny, strided axes ~10x slower than
-    it combines whole slabs, so Max loops over these taps instead."""
-    k = len(axes)
-    if not 0 < k < len(shape) or axes != tuple(range(len(shape) - k, len(shape))):
-        return None
-    taps = int(np.prod(shape[-k:]))
-    if taps > 64 or int(np.prod(shape[:-k])) < 1024:
-        return None
-    return [(Ellipsis,) + t for t in np.ndindex(*shape[-k:])]
-
-
-def _cache_chunks(x: np.ndarray, budget: int = 1 << 20) -> list:
-    """Slices of x's first axis of about ``budget`` bytes each: looping over kernel taps re-reads a
-    chunk once per tap, which is cheap while the chunk stays in the CPU cache."""
-    step = max(1, budget // max(1, x[:1].nbytes)) if x.shape[0] else 1
-    return [slice(i, i + step) for i in range(0, x.shape[0], step)]
-
-
 class Max(Function):
     name, rule = "max", "max: dx = g where x is the max (shared evenly among ties), else 0"
-    pick = staticmethod(np.max)
-    combine = staticmethod(np.maximum)
+    combine = np.maximum
     def forward(self, x, axis=None, keepdims=False):
         if x.size == 0:
             raise ShapeError(f"{self.name}: cannot reduce an empty tensor of shape {x.shape}")
         self.axes = normalize_axes(self.name, axis, x.ndim)
         self.input_shape = x.shape
-        self.taps = _trailing_taps(x.shape, self.axes)
-        if self.taps is None:
-            best = self.pick(x, axis=self.axes, keepdims=True)
-        else:  # pooling: combine one (N, C, OH, OW) slab per kernel tap, a cache-sized chunk at a time
-            best = np.empty(x.shape[:-len(self.axes)], dtype=x.dtype)
-            for rows in _cache_chunks(x):
-                chunk, into = x[rows], best[rows]
-                np.copyto(into, chunk[self.taps[0]])
-                for tap in self.taps[1:]:
-                    self.combine(into, chunk[tap], out=into)
-            best = best.reshape(_keepdims_shape(x.shape, self.axes))
+        best = kernels.reduce_taps(x, self.axes, self.combine)
         self.saved = best
         return best if keepdims else best.reshape([s for i, s in enumerate(x.shape) if i not in self.axes])
     def backward(self, g, out):
-        x = self.parents[0].data
-        if self.taps is None:
-            is_best = x == self.saved
-            ties = is_best.sum(axis=self.axes, keepdims=True, dtype=g.dtype)   # small: the reduced shape
-            share = g.reshape(_keepdims_shape(self.input_shape, self.axes)) / const(ties)
-            return share * const(is_best)   # a bool mask: numpy multiplies it without a float copy
-        # pooling: one mask slab per tap, taps first, so the fold in windows' backward reads slabs
-        lead = x.shape[:-len(self.axes)]
-        best = self.saved.reshape(lead)
-        masks = np.empty((len(self.taps),) + lead, dtype=bool)
-        for rows in _cache_chunks(x):
-            for t, tap in enumerate(self.taps):
-                np.equal(x[rows][tap], best[rows], out=masks[t][rows])
-        share = g.reshape(1, *lead) / const(masks.sum(axis=0, keepdims=True, dtype=g.dtype))
-        taps_first = (share * const(masks)).reshape(*x.shape[len(lead):], *lead)
-        k = len(self.axes)
-        return taps_first.permute(*range(k, x.ndim), *range(k))   # back to x's axes (a view)
+        is_best = kernels.equal_mask(self.parents[0].data, self.saved, self.axes)
+        ties = is_best.sum(axis=self.axes, keepdims=True, dtype=g.dtype)   # small: the reduced shape
+        share = g.reshape(_keepdims_shape(self.input_shape, self.axes)) / const(ties)
+        return share * const(is_best)   # a bool mask: numpy multiplies it without a float copy
 
 
 class Min(Max):
     name, rule = "min", "min: dx = g where x is the min (shared evenly among ties), else 0"
-    pick = staticmethod(np.min)
-    combine = staticmethod(np.minimum)
+    combine = np.minimum
 
 
 # ================================ movement =======================================================
@@ -562,13 +516,9 @@ class Windows(Function):
     name, rule, saves_inputs = "windows", "windows: dx = sum of g over every window that saw x (fold)", False
     def forward(self, x, kernel, stride=(1, 1), dilation=(1, 1), axes=(-2, -1)):
         ah, aw = _window_axes("windows", x.ndim, axes)
-        oh, ow = window_geometry("windows", x.shape[ah], x.shape[aw], kernel, stride, dilation)
+        window_geometry("windows", x.shape[ah], x.shape[aw], kernel, stride, dilation)  # raises if it does not fit
         self.input_shape, self.kernel, self.stride, self.dilation, self.axes = x.shape, kernel, stride, dilation, (ah, aw)
-        shape, strides = list(x.shape), list(x.strides)
-        shape[ah], shape[aw] = oh, ow
-        strides[ah], strides[aw] = x.strides[ah] * stride[0], x.strides[aw] * stride[1]
-        return as_strided(x, (*shape, *kernel), (*strides, x.strides[ah] * dilation[0], x.strides[aw] * dilation[1]),
-                          writeable=False)
+        return kernels.window_view(x, kernel, stride, dilation, (ah, aw))
     def backward(self, g, out):
         return FoldWindows.apply(g, shape=self.input_shape, kernel=self.kernel, stride=self.stride,
                                  dilation=self.dilation, axes=self.axes)
@@ -580,61 +530,26 @@ class FoldWindows(Function):
     def forward(self, g, shape, kernel, stride=(1, 1), dilation=(1, 1), axes=(-2, -1)):
         ah, aw = _window_axes("fold_windows", len(shape), axes)
         self.kernel, self.stride, self.dilation, self.axes = kernel, stride, dilation, (ah, aw)
-        oh, ow = g.shape[ah], g.shape[aw]
-        span = (dilation[0] * (kernel[0] - 1) + 1, dilation[1] * (kernel[1] - 1) + 1)
-        overlap = stride[0] < span[0] or stride[1] < span[1]
-        tiles_exactly = stride == kernel and dilation == (1, 1) and (shape[ah], shape[aw]) == (oh * kernel[0], ow * kernel[1])
-        # without overlap each pixel gets at most one value: assign instead of add, and skip the
-        # zero fill when the windows cover every pixel (2x2 pooling): ~1.6x faster
-        out = np.empty(shape, dtype=g.dtype) if tiles_exactly else np.zeros(shape, dtype=g.dtype)
-        where = [slice(None)] * len(shape)
-        for i in range(kernel[0]):
-            top = i * dilation[0]
-            where[ah] = slice(top, top + stride[0] * (oh - 1) + 1, stride[0])
-            for j in range(kernel[1]):
-                left = j * dilation[1]
-                where[aw] = slice(left, left + stride[1] * (ow - 1) + 1, stride[1])
-                if overlap:
-                    out[tuple(where)] += g[..., i, j]
-                else:
-                    out[tuple(where)] = g[..., i, j]
-        return out
+        return kernels.fold_windows(g, shape, kernel, stride, dilation, (ah, aw))
     def backward(self, gg, out):
         return Windows.apply(gg, kernel=self.kernel, stride=self.stride, dilation=self.dilation, axes=self.axes)
 
 
 # ================================ matmul =========================================================
 
-def _long_inner_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a @ b for a thin result and a very long inner dimension (a conv's weight gradient sums over
-    every output pixel of the batch): BLAS handles that shape poorly, so sum products of slices
-    that fit the CPU cache instead, 2-5x faster."""
-    step = max(512, (1 << 16) // (a.shape[0] + b.shape[1]))
-    out = a[:, :step] @ b[:step]
-    for start in range(step, a.shape[1], step):
-        out += a[:, start:start + step] @ b[start:start + step]
-    return out
-
-
 class MatMul(Function):
     name, rule = "matmul", "matmul: da = g @ bᵀ, db = aᵀ @ g"
-    def forward(self, a, b):
+    def forward(self, a, b, order="C"):
         if a.shape[-1] != b.shape[-2]:
             raise ShapeError(f"matmul: inner dimensions differ: {a.shape} @ {b.shape} "
                              f"({a.shape[-1]} != {b.shape[-2]})")
         broadcast_shapes("matmul (batch dimensions)", a.shape[:-2], b.shape[:-2])
-        if a.ndim == 2 and b.ndim == 2 and a.shape[1] >= 8192 and max(a.shape[0], b.shape[1]) <= 64:
-            return _long_inner_matmul(a, b)
-        return np.matmul(a, b)
+        return kernels.matmul(a, b, order)
     def backward(self, g, out):
         a, b = self.parents
         da = g @ b.transpose(-1, -2) if a.requires_grad else None
-        if not b.requires_grad:
-            db = None
-        elif b.data.ndim == 2 and b.data.flags.f_contiguous and not b.data.flags.c_contiguous:
-            db = (g.transpose(-1, -2) @ a).transpose(-1, -2)  # = aᵀ @ g, laid out like b (b = weight.T),
-        else:                                                  # so the weight's gradient is contiguous
-            db = a.transpose(-1, -2) @ g
+        # db is laid out like b (b = weight.T gives the weight a contiguous gradient)
+        db = MatMul.apply(a.transpose(-1, -2), g, order=kernels.layout(b.data)) if b.requires_grad else None
         return da, db
 
 

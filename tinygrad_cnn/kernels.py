@@ -1,0 +1,148 @@
+"""The fast numpy routines behind the primitive ops: plain numpy arrays in, numpy arrays out.
+
+``ops.py`` says *what* each op computes (its formula and its derivative rule); this file says
+*how fast*: memory layouts, cache-sized chunks and loops over kernel taps live here and nowhere
+else. Nothing here knows about Tensors or the graph, so a routine can be swapped for a faster one
+(or for another device's) without changing a single node a learner sees.
+
+Each routine's docstring starts with its plain numpy reference, the one line it must equal;
+``tests/test_kernels.py`` checks every routine against that line on random shapes.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+Pair = Tuple[int, int]
+
+CACHE_BYTES = 1 << 20    # about what a core's L2 cache holds: loops over taps re-read one chunk per tap
+MAX_TAPS = 64            # windows with more taps than this are reduced by numpy directly
+MIN_TAP_SLAB = 1024      # ... and so are arrays with fewer than this many windows
+
+
+# ================================ sliding windows ================================================
+
+def window_view(x: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, axes: Pair) -> np.ndarray:
+    """Reference: ``sliding_window_view(x, spans, axis=axes)[..., ::stride (on axes), ::dilation (on
+    the window axes)]`` - every window over axes (ah, aw), read-only, no copy; (KH, KW) appended."""
+    ah, aw = axes
+    shape, strides = list(x.shape), list(x.strides)
+    shape[ah] = (x.shape[ah] - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
+    shape[aw] = (x.shape[aw] - dilation[1] * (kernel[1] - 1) - 1) // stride[1] + 1
+    strides[ah], strides[aw] = x.strides[ah] * stride[0], x.strides[aw] * stride[1]
+    return as_strided(x, (*shape, *kernel), (*strides, x.strides[ah] * dilation[0], x.strides[aw] * dilation[1]),
+                      writeable=False)
+
+
+def _tap_indices(shape: Tuple[int, ...], axes: Tuple[int, ...]) -> Optional[list]:
+    """The index of every element along ``axes`` when they are a few trailing axes of a large array
+    (a window view's (KH, KW)), else None. numpy reduces such tiny, strided axes ~10x slower than
+    it combines whole slabs, so the routines below loop over these taps instead."""
+    k = len(axes)
+    if not 0 < k < len(shape) or tuple(axes) != tuple(range(len(shape) - k, len(shape))):
+        return None
+    if int(np.prod(shape[-k:])) > MAX_TAPS or int(np.prod(shape[:-k])) < MIN_TAP_SLAB:
+        return None
+    return [(Ellipsis,) + t for t in np.ndindex(*shape[-k:])]
+
+
+def _cache_chunks(x: np.ndarray, budget: int = CACHE_BYTES) -> list:
+    """Slices of x's first axis of about ``budget`` bytes each: looping over kernel taps re-reads a
+    chunk once per tap, which is cheap while the chunk stays in the CPU cache."""
+    step = max(1, budget // max(1, x[:1].nbytes)) if x.shape[0] else 1
+    return [slice(i, i + step) for i in range(0, x.shape[0], step)]
+
+
+def reduce_taps(x: np.ndarray, axes: Tuple[int, ...], combine: np.ufunc) -> np.ndarray:
+    """Reference: ``combine.reduce(x, axis=axes, keepdims=True)`` for ``np.maximum``/``np.minimum``.
+
+    Where ``axes`` are a window's few trailing taps (pooling), one (N, C, OH, OW) slab per tap is
+    combined into the result, a cache-sized chunk at a time."""
+    taps = _tap_indices(x.shape, axes)
+    if taps is None:
+        return combine.reduce(x, axis=tuple(axes), keepdims=True)
+    best = np.empty(x.shape[:-len(axes)], dtype=x.dtype)
+    for rows in _cache_chunks(x):
+        chunk, into = x[rows], best[rows]
+        np.copyto(into, chunk[taps[0]])
+        for tap in taps[1:]:
+            combine(into, chunk[tap], out=into)
+    return best.reshape(best.shape + (1,) * len(axes))
+
+
+def equal_mask(x: np.ndarray, best: np.ndarray, axes: Tuple[int, ...]) -> np.ndarray:
+    """Reference: ``x == best`` (``best`` reduced over ``axes`` with keepdims) - where x attains it.
+
+    For a window's trailing taps the mask is built one tap slab at a time and returned as a view
+    stored taps-first, so whatever is multiplied with it comes out taps-first too: the layout in
+    which ``fold_windows`` reads whole slabs."""
+    taps = _tap_indices(x.shape, axes)
+    if taps is None:
+        return x == best
+    k = len(axes)
+    lead = x.shape[:-k]
+    best = best.reshape(lead)
+    masks = np.empty((len(taps),) + lead, dtype=bool)
+    for rows in _cache_chunks(x):
+        for t, tap in enumerate(taps):
+            np.equal(x[rows][tap], best[rows], out=masks[t][rows])
+    return masks.reshape(*x.shape[-k:], *lead).transpose(*range(k, x.ndim), *range(k))
+
+
+def fold_windows(g: np.ndarray, shape: Sequence[int], kernel: Pair, stride: Pair, dilation: Pair,
+                 axes: Pair) -> np.ndarray:
+    """Reference: ``out = zeros(shape); np.add.at(window_view(out, ...), every index, g)`` - the
+    adjoint of ``window_view``: each window's values added back onto the pixels it covers.
+
+    One slab add per kernel tap. Without overlap each pixel gets at most one value, so the slabs are
+    assigned instead of added, and when the windows tile the input exactly (2x2 pooling) the zero
+    fill is skipped too (~1.6x faster)."""
+    ah, aw = axes
+    oh, ow = g.shape[ah], g.shape[aw]
+    span = (dilation[0] * (kernel[0] - 1) + 1, dilation[1] * (kernel[1] - 1) + 1)
+    overlap = stride[0] < span[0] or stride[1] < span[1]
+    tiles_exactly = (tuple(stride) == tuple(kernel) and tuple(dilation) == (1, 1)
+                     and (shape[ah], shape[aw]) == (oh * kernel[0], ow * kernel[1]))
+    out = np.empty(shape, dtype=g.dtype) if tiles_exactly else np.zeros(shape, dtype=g.dtype)
+    where = [slice(None)] * len(shape)
+    for i in range(kernel[0]):
+        top = i * dilation[0]
+        where[ah] = slice(top, top + stride[0] * (oh - 1) + 1, stride[0])
+        for j in range(kernel[1]):
+            left = j * dilation[1]
+            where[aw] = slice(left, left + stride[1] * (ow - 1) + 1, stride[1])
+            if overlap:
+                out[tuple(where)] += g[..., i, j]
+            else:
+                out[tuple(where)] = g[..., i, j]
+    return out
+
+
+# ================================ matrix products ================================================
+
+def layout(a: np.ndarray) -> str:
+    """'F' when ``a`` is a transposed matrix (column-major 2-D), else 'C'; ``matmul(order=...)`` takes it."""
+    return "F" if a.ndim == 2 and a.flags.f_contiguous and not a.flags.c_contiguous else "C"
+
+
+def _long_inner_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b for a thin result and a very long inner dimension (a conv's weight gradient sums over
+    every output pixel of the batch): BLAS handles that shape poorly, so sum products of slices
+    that fit the CPU cache instead, 2-5x faster."""
+    step = max(512, (1 << 16) // (a.shape[0] + b.shape[1]))
+    out = a[:, :step] @ b[:step]
+    for start in range(step, a.shape[1], step):
+        out += a[:, start:start + step] @ b[start:start + step]
+    return out
+
+
+def matmul(a: np.ndarray, b: np.ndarray, order: str = "C") -> np.ndarray:
+    """Reference: ``a @ b``. ``order='F'`` stores a 2-D result column-major (computed as
+    ``(bᵀ @ aᵀ)ᵀ``), so a gradient can be laid out like the transposed weight it is for."""
+    if order == "F" and a.ndim == 2 and b.ndim == 2:
+        return matmul(b.T, a.T).T
+    if a.ndim == 2 and b.ndim == 2 and a.shape[1] >= 8192 and max(a.shape[0], b.shape[1]) <= 64:
+        return _long_inner_matmul(a, b)
+    return np.matmul(a, b)
