@@ -1,5 +1,6 @@
 """conv2d, max_pool2d, avg_pool2d: PyTorch parity (forward and every gradient) over a grid of settings,
 finite differences on small float64 cases, and the error messages."""
+import collections
 import itertools
 import random
 
@@ -294,14 +295,52 @@ def test_avg_pool2d_bad_divisor():
         F.avg_pool2d(Tensor.zeros(1, 1, 4, 4), 2, divisor_override=0)
 
 
-@pytest.mark.parametrize("width,layout", [(9, "batch innermost"), (40, "NCHW")])
+@pytest.mark.parametrize("width", [6, 9, 40])
 @pytest.mark.parametrize("stride,dilation,padding", [(1, 1, 1), (2, 2, (2, 0))])
-def test_conv2d_both_memory_layouts_match_torch(width, layout, stride, dilation, padding):
-    # small images with an input gradient run in the (C, H, W, N) layout, the rest in NCHW
+def test_conv2d_narrow_and_wide_images_match_torch(width, stride, dilation, padding):
+    # narrow images take the batch-innermost fold inside kernels.py, wide ones the slab fold
     kw = dict(stride=stride, padding=padding, dilation=dilation)
     compare_with_torch([(3, 4, 11, width), (5, 4, 3, 3), (5,)], lambda x, w, b: F.conv2d(x, w, b, **kw),
                        lambda x, w, b: TF.conv2d(x, w, b, **kw))
-    x = Tensor(np.ones((3, 4, 11, width)), requires_grad=True)
-    graph = topological_order(F.conv2d(x, Tensor(np.ones((5, 4, 3, 3))), **kw))
-    ops = {t.grad_fn.name for t in graph if t.grad_fn}
-    assert ("contiguous" in ops) == (layout == "batch innermost")
+
+
+def _conv_step_names(width, batch, input_grad, padding=1):
+    x = Tensor(np.ones((batch, 3, width, width)), requires_grad=input_grad)
+    w, b = Tensor(np.ones((4, 3, 3, 3)), requires_grad=True), Tensor(np.ones(4), requires_grad=True)
+    out = F.conv2d(x, w, b, padding=padding)
+    return [step.op for step in out.sum().backward_steps()]
+
+
+@pytest.mark.parametrize("padding", [0, 1])
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_conv2d_backward_steps_are_the_same_for_every_image_and_batch_size(input_grad, padding):
+    reference = _conv_step_names(6, 1, input_grad, padding)
+    for width in (6, 12, 20, 40):
+        for batch in (1, 5):
+            assert _conv_step_names(width, batch, input_grad, padding) == reference, (width, batch)
+    ops = [op for op in reference if op != "leaf"]
+    assert "contiguous" not in ops
+    if input_grad:  # the whole canonical chain, down to the image
+        assert ops == ["sum", "add", "permute", "reshape", "matmul", "reshape", "reshape", "permute", "windows"] \
+            + (["pad"] if padding else []) + ["reshape"]
+    else:           # the same chain without the steps below the image, which needs no gradient
+        assert ops == ["sum", "add", "permute", "reshape", "matmul", "reshape", "reshape"]
+
+
+def test_conv2d_backward_steps_without_input_grad_are_the_steps_with_it_minus_the_image_branch():
+    with_x = _conv_step_names(12, 5, True)
+    without_x = _conv_step_names(12, 5, False)
+    # the column matrix's reshape and permute, windows, pad, and the image leaf
+    extra = collections.Counter(with_x) - collections.Counter(without_x)
+    assert extra == collections.Counter(["reshape", "permute", "windows", "pad", "leaf"])
+    steps = iter(with_x)
+    assert all(op in steps for op in without_x)   # in the same order: a subsequence
+
+
+def test_conv2d_graph_has_one_shape_of_each_primitive_per_image_size():
+    counts = []
+    for width in (6, 40):
+        x = Tensor(np.ones((2, 3, width, width)), requires_grad=True)
+        graph = topological_order(F.conv2d(x, Tensor(np.ones((5, 3, 3, 3)), requires_grad=True), padding=1))
+        counts.append(sorted(t.grad_fn.name for t in graph if t.grad_fn))
+    assert counts[0] == counts[1]

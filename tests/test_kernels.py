@@ -49,6 +49,8 @@ WINDOW_CASES = [
     ((64, 6, 14, 14), (5, 5), (1, 1), (1, 1), (2, 3)),  # LeNet's second conv (fast paths)
     ((64, 16, 10, 10), (2, 2), (2, 2), (1, 1), (2, 3)),  # LeNet's second pool
     ((32, 8, 12, 12), (3, 3), (2, 2), (1, 1), (2, 3)),  # overlapping pooling
+    ((6, 3, 11, 12), (3, 2), (2, 1), (2, 3), (2, 3)),   # narrow conv, batch-innermost fold, stride + dilation
+    ((1, 4, 9, 9), (3, 3), (1, 1), (1, 1), (2, 3)),     # batch 1
 ]
 
 

@@ -582,3 +582,17 @@ def test_lenet_too_big_unless_collapsed(lenet_loss):
     with pytest.raises(ValueError, match="collapse=True"):
         viz.draw_graph(loss, model, max_nodes=40)
     assert "conv1 · Conv2d" in viz.draw_graph(loss, model, max_nodes=40, collapse=True).source
+
+
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_a_drawn_conv_input_shows_the_image_shape(input_grad):
+    import tinygrad_cnn.functional as F
+
+    x = Tensor(np.ones((2, 1, 8, 8), dtype=np.float32), requires_grad=input_grad)
+    w = Tensor(np.ones((3, 1, 3, 3), dtype=np.float32), requires_grad=True)
+    source = viz.draw_graph(F.conv2d(x, w).sum(), {"conv.weight": w}).source
+    labels = re.findall(r"<B>([^<]*)</B></TD></TR><TR><TD><FONT[^>]*>([^<]*)</FONT>", source)
+    if input_grad:   # the image itself is a node of the graph
+        assert ("input", "(2, 1, 8, 8)") in labels
+    else:            # the patch matrix is a constant, named after the image it unfolds
+        assert ("input (2, 1, 8, 8) unfolded", "(9, 72)") in labels

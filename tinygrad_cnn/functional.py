@@ -135,12 +135,9 @@ def conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Int
        ("im2col", (G, C/G·KH·KW, N·OH·OW)). The weight's gradient is the sum over every position
        the kernel visited - weight sharing in one line.
 
-    The patch matrix keeps (OH, OW) innermost: copying the window view into it then reads whole
-    image rows, and the gradient coming back splits into contiguous (OH, OW) slabs per kernel tap,
-    which is what the fold in ``windows``' backward adds fastest. One large matrix product per
-    group beats N small ones. Small images whose input gradient is needed run the same steps with
-    the batch as the innermost axis instead (see ``_conv2d_batch_innermost``): only the memory
-    layout differs, for speed.
+    The same steps for every image size, batch size and ``requires_grad``: the graph (and the
+    backward steps) a learner sees never depends on the shapes. How fast each step runs is the
+    business of ``kernels.py`` (the fold, for instance, picks its own memory layout).
 
     ``stride``/``dilation``: int or (h, w), >= 1. ``padding``: int, (h, w), 'valid' (no padding) or
     'same' (output size = input size; stride 1 only; odd extra padding goes bottom/right, as PyTorch).
@@ -189,9 +186,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Int
     padded = (height + sum(pads[0]), width + sum(pads[1]))
     _check_kernel_fits("conv2d", x.shape, padded, (kh, kw), dilation, padding)
 
-    out_width = (padded[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-    if groups == 1 and x.requires_grad and out_width < 16:
-        return _conv2d_batch_innermost(x, weight, bias, pads, stride, dilation)
+    image = x
     if any(p for side in pads for p in side):
         x = x.pad(((0, 0), (0, 0)) + pads)
     patch_size = group_channels * kh * kw
@@ -207,33 +202,12 @@ def conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Int
         # (N, G, Cg, OH, OW, KH, KW) -> (G, Cg, KH, KW, N, OH, OW)
         columns = windows.permute(1, 2, 5, 6, 0, 3, 4).reshape(groups, patch_size, n * oh * ow)
         out = weight.reshape(groups, out_channels // groups, patch_size) @ columns  # (G, O/G, N·OH·OW)
+    if not columns.requires_grad:  # a constant in the picture: name it after the image it unfolds
+        columns.name = f"input ({', '.join(map(str, image.shape))}) unfolded"
     out = out.reshape(out_channels, n, oh, ow).permute(1, 0, 2, 3)
     if bias is not None:
         out = out + bias.reshape(1, out_channels, 1, 1)
     return out
-
-
-def _conv2d_batch_innermost(x: Tensor, weight: Tensor, bias: Optional[Tensor], pads: Tuple[Tuple[int, int], ...],
-                            stride: Tuple[int, int], dilation: Tuple[int, int]) -> Tensor:
-    """conv2d (groups=1) computed with the batch as the innermost axis, (C, H, W, N).
-
-    The same pad -> windows -> matmul, in another memory layout. Worth it for small images whose
-    input gradient is needed: the fold in windows' backward then adds rows of OW·N numbers
-    instead of OW, and numpy's cost per row is what dominates small convolutions (2x faster on
-    LeNet's second conv). For wide images or a first layer the usual layout is faster.
-    """
-    n, out_channels, (kh, kw) = x.shape[0], weight.shape[0], weight.shape[2:]
-    patch_size = weight.shape[1] * kh * kw
-    x = x.permute(1, 2, 3, 0).pad(((0, 0),) + tuple(pads) + ((0, 0),))     # (C, H, W, N), one copy
-    windows = x.windows((kh, kw), stride, dilation, axes=(1, 2))            # (C, OH, OW, N, KH, KW)
-    oh, ow = windows.shape[1], windows.shape[2]
-    # (C, OH, OW, N, KH, KW) -> (C, KH, KW, OH, OW, N): the im2col copy
-    columns = windows.permute(0, 4, 5, 1, 2, 3).reshape(patch_size, oh * ow * n)
-    out = weight.reshape(out_channels, patch_size) @ columns                 # (O, OH·OW·N)
-    if bias is not None:
-        out = out + bias.reshape(out_channels, 1)
-    # back to (N, O, OH, OW), stored that way too, so the layers after see the usual layout
-    return out.reshape(out_channels, oh, ow, n).permute(3, 0, 1, 2).contiguous()
 
 
 def _pool_args(op: str, x: Tensor, kernel_size: IntPair, stride: Optional[IntPair], padding: IntPair,
