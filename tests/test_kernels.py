@@ -49,6 +49,8 @@ WINDOW_CASES = [
     ((64, 6, 14, 14), (5, 5), (1, 1), (1, 1), (2, 3)),  # LeNet's second conv (fast paths)
     ((64, 16, 10, 10), (2, 2), (2, 2), (1, 1), (2, 3)),  # LeNet's second pool
     ((32, 8, 12, 12), (3, 3), (2, 2), (1, 1), (2, 3)),  # overlapping pooling
+    ((8, 4, 32, 32), (32, 32), (32, 32), (1, 1), (2, 3)),  # global pooling: many taps, one copy
+    ((3, 2, 13, 11), (4, 3), (5, 4), (1, 1), (2, 3)),   # gaps, few windows: one copy, zeros kept
     ((6, 3, 11, 12), (3, 2), (2, 1), (2, 3), (2, 3)),   # narrow conv, batch-innermost fold, stride + dilation
     ((1, 4, 9, 9), (3, 3), (1, 1), (1, 1), (2, 3)),     # batch 1
 ]
@@ -150,7 +152,14 @@ def test_equal_mask_equals_comparison(shape, axes):
 
 
 MATMUL_SHAPES = [((3, 4), (4, 5)), ((1, 1), (1, 1)), ((6, 9000), (9000, 16)), ((2, 3, 4), (4, 2)),
-                 ((16, 20000), (20000, 6)), ((5, 1), (1, 7))]
+                 ((16, 20000), (20000, 6)), ((5, 1), (1, 7)),
+                 ((64, 5000), (5000, 80)),                  # long inner, large result: asked transposed
+                 ((8, 1, 9), (8, 9, 300)),                  # depthwise conv forward: numpy's loops
+                 ((8, 9, 1), (8, 1, 300)),                  # its input gradient: outer products
+                 ((8, 1, 300), (8, 300, 9)),                # its weight gradient
+                 ((3, 20, 16), (3, 16, 40)),                # grouped conv with a short side
+                 ((2, 1, 4, 3), (5, 3, 6)),                 # broadcast batch dimensions
+                 ((4, 20, 30), (4, 30, 25))]                # an ordinary stack: BLAS
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -163,6 +172,7 @@ def test_matmul_equals_at(a_shape, b_shape, order, dtype):
     tol = 1e-4 if dtype == np.float32 else 1e-10
     np.testing.assert_allclose(out, a @ b, rtol=tol, atol=tol * np.sqrt(a_shape[-1]))
     assert out.dtype == dtype
+    assert out.shape == (a @ b).shape
     if order == "F" and out.ndim == 2:
         assert out.flags.f_contiguous
     if order == "C" or out.ndim > 2:

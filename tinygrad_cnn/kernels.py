@@ -20,6 +20,9 @@ Pair = Tuple[int, int]
 CACHE_BYTES = 1 << 20    # about what a core's L2 cache holds: loops over taps re-read one chunk per tap
 MAX_TAPS = 64            # windows with more taps than this are reduced by numpy directly
 MIN_TAP_SLAB = 1024      # ... and so are arrays with fewer than this many windows
+LONG_INNER = 4096         # a 2-D product summing over at least this many terms ...
+LONG_INNER_MIN_RESULT = 4096  # ... with a result this large is asked of BLAS transposed
+SMALL_MATRIX = 16        # stacked products with a side this short run in numpy's loops, not BLAS
 BATCH_INNERMOST_BELOW = 16  # conv gradients narrower than this (OW) are folded with the batch innermost
 
 
@@ -110,6 +113,13 @@ def fold_windows(g: np.ndarray, shape: Sequence[int], kernel: Pair, stride: Pair
     tiles_exactly = (tuple(stride) == tuple(kernel) and tuple(dilation) == (1, 1)
                      and (shape[ah], shape[aw]) == (oh * kernel[0], ow * kernel[1]))
     out = np.empty(shape, dtype=g.dtype) if tiles_exactly else np.zeros(shape, dtype=g.dtype)
+    taps = kernel[0] * kernel[1]
+    if not overlap and (taps > MAX_TAPS or g.size // taps < MIN_TAP_SLAB):
+        # many taps with small slabs each (a global average pool: 1024 taps of one pixel per
+        # image and channel): without overlap the window view of out is a one-to-one map onto the
+        # pixels it covers, so one copy writes every window at once instead of a loop over taps
+        np.copyto(_writeable_window_view(out, g.shape, stride, dilation, axes), g)
+        return out
     where = [slice(None)] * len(shape)
     for i in range(kernel[0]):
         top = i * dilation[0]
@@ -122,6 +132,18 @@ def fold_windows(g: np.ndarray, shape: Sequence[int], kernel: Pair, stride: Pair
             else:
                 out[tuple(where)] = g[..., i, j]
     return out
+
+
+def _writeable_window_view(out: np.ndarray, windows_shape: Tuple[int, ...], stride: Pair, dilation: Pair,
+                           axes: Pair) -> np.ndarray:
+    """``window_view(out, ...)`` with ``windows_shape``, writeable: only for windows that do not
+    overlap (each pixel of ``out`` is then at most one element of the view, so writing through it
+    is well defined)."""
+    ah, aw = axes
+    strides = list(out.strides)
+    strides[ah], strides[aw] = out.strides[ah] * stride[0], out.strides[aw] * stride[1]
+    strides += [out.strides[ah] * dilation[0], out.strides[aw] * dilation[1]]
+    return as_strided(out, windows_shape, strides, writeable=True)
 
 
 def _fold_batch_innermost(g: np.ndarray, shape: Sequence[int], kernel: Pair, stride: Pair,
@@ -152,22 +174,33 @@ def layout(a: np.ndarray) -> str:
     return "F" if a.ndim == 2 and a.flags.f_contiguous and not a.flags.c_contiguous else "C"
 
 
-def _long_inner_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a @ b for a thin result and a very long inner dimension (a conv's weight gradient sums over
-    every output pixel of the batch): BLAS handles that shape poorly, so sum products of slices
-    that fit the CPU cache instead, 2-5x faster."""
-    step = max(512, (1 << 16) // (a.shape[0] + b.shape[1]))
-    out = a[:, :step] @ b[:step]
-    for start in range(step, a.shape[1], step):
-        out += a[:, start:start + step] @ b[start:start + step]
-    return out
+def _long_inner_matmul(a: np.ndarray, b: np.ndarray, order: str) -> np.ndarray:
+    """a @ b for a small result and a very long inner dimension (a conv's weight gradient sums
+    over every output pixel of the batch). Asked as (bᵀ @ aᵀ)ᵀ, BLAS splits the work over the
+    longer side of the result and streams the long operands once: measured 1.5-6x faster and far
+    steadier on a busy machine than a @ b or a sum of cache-sized slices, for results of 4096
+    numbers or more (smaller ones run single-threaded either way, and a @ b is then best)."""
+    if a.shape[0] * b.shape[1] < LONG_INNER_MIN_RESULT:
+        out = np.matmul(a, b)
+        return out if order == "C" else np.asfortranarray(out)
+    out = np.matmul(b.T, a.T).T
+    return np.ascontiguousarray(out) if order == "C" else out
 
 
 def matmul(a: np.ndarray, b: np.ndarray, order: str = "C") -> np.ndarray:
     """Reference: ``a @ b``. ``order='F'`` stores a 2-D result column-major (computed as
     ``(bᵀ @ aᵀ)ᵀ``), so a gradient can be laid out like the transposed weight it is for."""
+    if a.ndim == 2 and b.ndim == 2 and a.shape[1] >= LONG_INNER and max(a.shape[0], b.shape[1]) <= 1024:
+        return _long_inner_matmul(a, b, order)
     if order == "F" and a.ndim == 2 and b.ndim == 2:
         return matmul(b.T, a.T).T
-    if a.ndim == 2 and b.ndim == 2 and a.shape[1] >= 8192 and max(a.shape[0], b.shape[1]) <= 64:
-        return _long_inner_matmul(a, b)
+    if a.ndim > 2 or b.ndim > 2:
+        m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+        # a stack of tiny products (a depthwise conv: one (1, 9) @ (9, N·OH·OW) per channel):
+        # numpy hands each to BLAS, whose per-call and threading cost dwarfs the work (measured
+        # 5-20x slower on the depthwise workload); numpy's own loops run them at memory speed
+        if k == 1:
+            return np.multiply(a, b)   # outer products: (..., M, 1) x (..., 1, N)
+        if min(m, k, n) <= SMALL_MATRIX:
+            return np.einsum("...mk,...kn->...mn", a, b)
     return np.matmul(a, b)
