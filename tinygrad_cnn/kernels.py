@@ -22,6 +22,7 @@ MAX_TAPS = 64            # windows with more taps than this are reduced by numpy
 MIN_TAP_SLAB = 1024      # ... and so are arrays with fewer than this many windows
 LONG_INNER = 4096         # a 2-D product summing over at least this many terms ...
 LONG_INNER_MIN_RESULT = 4096  # ... with a result this large is asked of BLAS transposed
+SINGLE_THREAD_BELOW = 1 << 24  # products with fewer multiply-adds run on one BLAS thread
 SMALL_MATRIX = 16        # stacked products with a side this short run in numpy's loops, not BLAS
 BATCH_INNERMOST_BELOW = 16  # conv gradients narrower than this (OW) are folded with the batch innermost
 
@@ -181,10 +182,49 @@ def _long_inner_matmul(a: np.ndarray, b: np.ndarray, order: str) -> np.ndarray:
     steadier on a busy machine than a @ b or a sum of cache-sized slices, for results of 4096
     numbers or more (smaller ones run single-threaded either way, and a @ b is then best)."""
     if a.shape[0] * b.shape[1] < LONG_INNER_MIN_RESULT:
-        out = np.matmul(a, b)
+        out = _blas_product(a, b)
         return out if order == "C" else np.asfortranarray(out)
-    out = np.matmul(b.T, a.T).T
+    out = _blas_product(b.T, a.T).T
     return np.ascontiguousarray(out) if order == "C" else out
+
+
+_blas_controller: list = []   # [controller or None], found on first use
+
+
+def _numpy_blas():
+    """threadpoolctl's handle on numpy's BLAS (to set its thread count per call), or None when
+    threadpoolctl is not installed."""
+    if not _blas_controller:
+        try:
+            from threadpoolctl import ThreadpoolController
+            found = ThreadpoolController().select(user_api="blas").lib_controllers
+            _blas_controller.append(found[0] if found else None)
+        except Exception:  # not installed, or no BLAS it knows: products keep BLAS's own setting
+            _blas_controller.append(None)
+    return _blas_controller[0]
+
+
+def _blas_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.matmul(a, b)``, on one BLAS thread when the product is small.
+
+    A threaded BLAS call costs a hand-over to its other threads; for a product of a few million
+    multiply-adds that costs more than it saves, and on a machine busier than its cores (several
+    jobs at once) a thread that waits for a descheduled partner made single products 10-100x
+    slower than on one thread (LeNet's first weight gradient: 0.5 ms alone, 60 ms in a busy step)."""
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    stacked = max(a.size // max(1, m * k), b.size // max(1, k * n), 1)
+    work = m * k * n * stacked
+    blas = _numpy_blas() if work < SINGLE_THREAD_BELOW else None
+    if blas is None:
+        return np.matmul(a, b)
+    threads = blas.get_num_threads()
+    if threads == 1:
+        return np.matmul(a, b)
+    blas.set_num_threads(1)
+    try:
+        return np.matmul(a, b)
+    finally:
+        blas.set_num_threads(threads)
 
 
 def matmul(a: np.ndarray, b: np.ndarray, order: str = "C") -> np.ndarray:
@@ -203,4 +243,4 @@ def matmul(a: np.ndarray, b: np.ndarray, order: str = "C") -> np.ndarray:
             return np.multiply(a, b)   # outer products: (..., M, 1) x (..., 1, N)
         if min(m, k, n) <= SMALL_MATRIX:
             return np.einsum("...mk,...kn->...mn", a, b)
-    return np.matmul(a, b)
+    return _blas_product(a, b)
