@@ -109,3 +109,30 @@ def test_small_products_leave_blas_threads_as_they_were():
     a, b = np.ones((6, 5000), np.float32), np.ones((5000, 25), np.float32)
     np.testing.assert_allclose(kernels.matmul(a, b), a @ b)
     assert blas.get_num_threads() == before
+
+
+def test_products_run_on_one_blas_thread_when_small_or_the_machine_is_busy(monkeypatch):
+    blas = kernels._numpy_blas()
+    if blas is None:
+        pytest.skip("threadpoolctl is not installed: BLAS threads are never changed")
+    before = blas.get_num_threads()
+    if before < 2:
+        pytest.skip("BLAS runs on one thread already")
+    seen = []
+    plain_matmul = np.matmul
+
+    def watching_matmul(a, b):
+        seen.append(blas.get_num_threads())
+        return plain_matmul(a, b)
+
+    big = np.ones((300, 300), np.float32), np.ones((300, 300), np.float32)   # 27M multiply-adds
+    small = np.ones((6, 500), np.float32), np.ones((500, 25), np.float32)
+    monkeypatch.setattr(kernels.np, "matmul", watching_matmul)
+    for load, expected in ((0.0, [1, before]), (1000.0, [1, 1])):
+        monkeypatch.setattr(kernels.os, "getloadavg", lambda: (load, load, load))
+        monkeypatch.setattr(kernels, "_load_seen", [0.0, False])   # read the load again
+        seen.clear()
+        np.testing.assert_allclose(kernels.matmul(*small), plain_matmul(*small))
+        np.testing.assert_allclose(kernels.matmul(*big), plain_matmul(*big))
+        assert seen == expected, (load, seen)
+        assert blas.get_num_threads() == before

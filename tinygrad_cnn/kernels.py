@@ -10,6 +10,8 @@ Each routine's docstring starts with its plain numpy reference, the one line it 
 """
 from __future__ import annotations
 
+import os
+import time
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
@@ -204,17 +206,34 @@ def _numpy_blas():
     return _blas_controller[0]
 
 
-def _blas_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``np.matmul(a, b)``, on one BLAS thread when the product is small.
+_load_seen = [0.0, False]   # [when the load average was last read, whether it was over the cores]
 
-    A threaded BLAS call costs a hand-over to its other threads; for a product of a few million
-    multiply-adds that costs more than it saves, and on a machine busier than its cores (several
-    jobs at once) a thread that waits for a descheduled partner made single products 10-100x
-    slower than on one thread (LeNet's first weight gradient: 0.5 ms alone, 60 ms in a busy step)."""
+
+def _machine_is_busy() -> bool:
+    """Whether more jobs are runnable than there are cores (1-minute load average), read at most
+    once a second."""
+    now = time.monotonic()
+    if now - _load_seen[0] > 1.0:
+        try:
+            _load_seen[1] = os.getloadavg()[0] >= (os.cpu_count() or 1)
+        except OSError:  # no load average on this platform
+            _load_seen[1] = False
+        _load_seen[0] = now
+    return _load_seen[1]
+
+
+def _blas_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.matmul(a, b)``, on one BLAS thread when the product is small or the machine is busy.
+
+    A threaded BLAS call hands work to its other threads and waits for them. For a product of a
+    few million multiply-adds that costs more than it saves; and on a machine with more runnable
+    jobs than cores the partner thread is often descheduled, so the call waits: measured 10-100x
+    slower than on one thread (LeNet's first weight gradient: 0.5 ms alone, 60 ms in a busy step;
+    a 1×1 conv's weight gradient: 2 s). One thread never waits for another."""
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
     stacked = max(a.size // max(1, m * k), b.size // max(1, k * n), 1)
     work = m * k * n * stacked
-    blas = _numpy_blas() if work < SINGLE_THREAD_BELOW else None
+    blas = _numpy_blas() if work < SINGLE_THREAD_BELOW or _machine_is_busy() else None
     if blas is None:
         return np.matmul(a, b)
     threads = blas.get_num_threads()
