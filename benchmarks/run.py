@@ -124,7 +124,10 @@ def run(steps: int, only: Optional[List[str]]) -> str:
         verdict = "" if ratio is None or "limit" not in meta else (" ✓" if ratio <= meta["limit"] else " ✗")
         memory = ["", ""]
         if not meta.get("no_memory"):
-            memory = [fmt_mib(peak_memory(name, "ours"))] + [fmt_mib(peak_memory(name, "torch")) if torch else "n/a"]
+            ours_mib = peak_memory(name, "ours")
+            torch_mib = peak_memory(name, "torch") if torch else None
+            mark = "" if ours_mib is None or torch_mib is None else (" ✓" if ours_mib <= torch_mib else " ✗")
+            memory = [fmt_mib(ours_mib) + mark, fmt_mib(torch_mib)]
             print(f"{name:>10} memory: ours {memory[0]}, torch {memory[1]}", flush=True)
         title = meta["title"] + (f" ({workloads.vgg_source()})" if name == "vgg" else "")
         rows.append((title, fmt_time(ours[0], meta["unit"]),
