@@ -287,3 +287,166 @@ def test_numbers_next_to_bool_and_integer_tensors_keep_their_value():
     assert (mask * 2).tolist() == [2.0, 0.0] and (mask + 0.5).tolist() == [1.5, 0.5]
     counts = Tensor(np.array([1, 2]), dtype=np.int64)
     assert (counts * 1.5).tolist() == [1.5, 3.0] and (counts + 1).tolist() == [2, 3]
+
+
+# ================================ the order of the walk (PyTorch's engine order) =================
+
+def _old_depth_first_order(root):
+    """The walk order before the ready queue: reversed post-order of an iterative DFS (kept here
+    to prove the new order changes no gradient bit)."""
+    order, visited, stack = [], set(), [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if children_done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        if node.grad_fn is not None:
+            for parent in node.grad_fn.parents:
+                if parent.requires_grad and id(parent) not in visited:
+                    stack.append((parent, False))
+    return order[::-1]
+
+
+def _lenet_style(seed=0):
+    from tinygrad_cnn import nn
+
+    rng = np.random.default_rng(seed)
+    layers = [nn.Conv2d(1, 4, 3, padding=1, generator=rng), nn.ReLU(), nn.MaxPool2d(2),
+              nn.Conv2d(4, 6, 3, generator=rng), nn.ReLU(), nn.Flatten(),
+              nn.Linear(6 * 2 * 2, 12, generator=rng), nn.ReLU(), nn.Linear(12, 3, generator=rng)]
+    return nn.Sequential(*layers)
+
+
+def _lenet_loss(model, seed=1):
+    import tinygrad_cnn.functional as F
+
+    x = Tensor(np.random.default_rng(seed).standard_normal((5, 1, 8, 8)).astype(np.float32))
+    activations = [x]
+    for layer in model:
+        activations.append(layer(activations[-1]))
+    return F.cross_entropy(activations[-1], np.array([0, 1, 2, 1, 0])), activations
+
+
+def test_lenet_parameters_get_gradients_in_reverse_layer_order():
+    model = _lenet_style()
+    loss, activations = _lenet_loss(model)
+    steps = list(loss.backward_steps())
+    position = {id(step.tensor): step.index for step in steps}
+    names = {id(p): n for n, p in model.named_parameters()}
+    done = [names[id(s.tensor)] for s in steps if s.op == "leaf" and id(s.tensor) in names]
+    assert done == ["8.bias", "8.weight", "6.bias", "6.weight", "3.bias", "3.weight", "0.bias", "0.weight"]
+    # each layer's parameters are done before the walk passes the activation below that layer
+    for i, layer in enumerate(model):
+        below = activations[i]   # the layer's input
+        for p in layer.parameters():
+            if below.requires_grad:
+                assert position[id(p)] < position[id(below)], (i, names[id(p)])
+        above = activations[i + 1]   # ... and after the walk reached the layer's output
+        for p in layer.parameters():
+            assert position[id(above)] < position[id(p)]
+
+
+def test_ready_ops_run_most_recent_first_and_leaves_as_soon_as_complete():
+    a = Tensor(2.0, requires_grad=True)
+    b = Tensor(3.0, requires_grad=True)
+    first = a * 2          # created first
+    second = b * 3         # created second: runs first, and b is done before `first` runs
+    total = first + second
+    walk = [(s.op, s.tensor) for s in total.backward_steps()]
+    assert [op for op, _ in walk] == ["add", "mul", "leaf", "mul", "leaf"]
+    assert walk[1][1] is second and walk[2][1] is b and walk[3][1] is first and walk[4][1] is a
+
+
+def test_a_node_runs_only_when_every_consumer_has_sent_its_share():
+    x = Tensor(1.5, requires_grad=True)
+    h = x.exp()                  # used early and late: must wait for both
+    late = (h * 2).tanh()
+    out = late + h.log()
+    order = [s.tensor for s in out.backward_steps()]
+    assert order.index(h) > max(order.index(t) for t in order if t is not h and t is not x)
+    assert order[-1] is x
+
+
+def test_topological_order_is_the_walk_reversed():
+    loss, _ = _lenet_loss(_lenet_style())
+    walked = [s.tensor for s in loss.backward_steps(retain_graph=True)]
+    assert [id(t) for t in topological_order(loss)] == [id(t) for t in reversed(walked)]
+
+
+def _gradients(build, order_fn, monkeypatch):
+    from tinygrad_cnn import autograd
+
+    with monkeypatch.context() as m:
+        if order_fn is not None:
+            m.setattr(autograd, "backward_order", order_fn)
+        leaves, root = build()
+        root.backward()
+    return [leaf.grad.data.copy() for leaf in leaves]
+
+
+def _fan_out_graph():
+    """Every tensor feeds two inputs of ops at most (a residual block, x·x, a shared weight)."""
+    rng = np.random.default_rng(3)
+    x = Tensor(rng.standard_normal((4, 5)), requires_grad=True, dtype=np.float32)
+    w = Tensor(rng.standard_normal((5, 5)), requires_grad=True, dtype=np.float32)
+    h = (x @ w).tanh()
+    r = (h @ w).relu() + h            # w used twice, h used twice (a residual connection)
+    y = (r * r).sum(axis=1) * x[:, 0]  # r·r: two contributions from one op; x used twice
+    return [x, w], y.sum()
+
+
+def _wide_fan_out_graph():
+    rng = np.random.default_rng(3)
+    x = Tensor(rng.standard_normal((4, 5)), requires_grad=True, dtype=np.float32)
+    w = Tensor(rng.standard_normal((5, 5)), requires_grad=True, dtype=np.float32)
+    h = (x @ w).tanh()
+    a, b, c = h * 3.0, h.exp(), (h * h).sum(axis=1, keepdims=True)   # h feeds five inputs of ops
+    y = (a + b) * c + h[:, :1] - (w * w).sum()                       # and w feeds three
+    return [x, w], y.sum()
+
+
+def _batch_norm_net():
+    from tinygrad_cnn import nn
+    import tinygrad_cnn.functional as F
+
+    rng = np.random.default_rng(4)
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, generator=rng), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(3 * 4 * 4, 4, generator=rng))
+    x = Tensor(rng.standard_normal((6, 2, 6, 6)).astype(np.float32), requires_grad=True)
+    return [x] + list(model.parameters()), F.cross_entropy(model(x), np.arange(6) % 4)
+
+
+@pytest.mark.parametrize("build", [lambda: (list(_lenet_style().parameters()), _lenet_loss(_lenet_style())[0]),
+                                   _fan_out_graph, _batch_norm_net], ids=["lenet", "fan-out", "batch-norm"])
+def test_new_order_gives_bit_identical_gradients_to_the_old_depth_first_order(build, monkeypatch):
+    def lenet():
+        model = _lenet_style()
+        return list(model.parameters()), _lenet_loss(model)[0]
+
+    build = lenet if build.__name__ == "<lambda>" else build
+    new = _gradients(build, None, monkeypatch)
+    old = _gradients(build, _old_depth_first_order, monkeypatch)
+    for n, o in zip(new, old):
+        assert np.array_equal(n, o)
+
+
+def test_wide_fan_out_sums_in_walk_order_and_agrees_with_the_old_order_to_rounding(monkeypatch):
+    # three or more gradients reaching one tensor are added in the order the walk meets their ops
+    # (most recent first, as PyTorch): float addition is not associative, so the last bit may
+    # differ from the old depth-first order; commutative pairs (two consumers) never do
+    new = _gradients(_wide_fan_out_graph, None, monkeypatch)
+    old = _gradients(_wide_fan_out_graph, _old_depth_first_order, monkeypatch)
+    for n, o in zip(new, old):
+        np.testing.assert_allclose(n, o, rtol=1e-6, atol=1e-6)
+
+
+def test_every_op_node_has_a_creation_sequence_number():
+    x = Tensor(1.0, requires_grad=True)
+    y = x * 2
+    z = y + 1
+    assert z.grad_fn.sequence_nr > y.grad_fn.sequence_nr >= 0
+    assert x.grad_fn is None and (Tensor(1.0) * 2).grad_fn is None   # leaves and constants: no node

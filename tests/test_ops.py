@@ -289,3 +289,49 @@ def test_contiguous_copies_a_permuted_view_and_passes_the_gradient():
          lambda x: x.permute(2, 0, 1).contiguous() * 2)
     x = Tensor(np.ones((2, 3)))
     assert x.contiguous() is x and x.T.contiguous().data.flags.c_contiguous
+
+
+def test_primitives_are_registered_with_their_metadata():
+    import inspect
+
+    from tinygrad_cnn import ops
+
+    defined = [c for _, c in inspect.getmembers(ops, inspect.isclass)
+               if issubclass(c, ops.Function) and c is not ops.Function and c.__module__ == ops.__name__]
+    assert sorted(c.__name__ for c in ops.PRIMITIVES) == sorted(c.__name__ for c in defined)
+    assert len({op.name for op in ops.PRIMITIVES}) == len(ops.PRIMITIVES)   # names are unique
+    for op in ops.PRIMITIVES:
+        assert op.group in ops.GROUPS and op.rule.startswith(op.name + ":"), op
+        assert isinstance(op.saves_inputs, bool) and isinstance(op.saves_output, bool)
+        assert ops.find_op(op.name) is op
+    groups = {op.name: op.group for op in ops.PRIMITIVES}
+    assert groups["mul"] == "elementwise" and groups["max"] == "reduce" and groups["matmul"] == "matmul"
+    assert groups["windows"] == groups["fold_windows"] == groups["reshape"] == "movement"
+
+
+def test_a_new_primitive_registers_itself_and_must_name_its_group():
+    from tinygrad_cnn import ops
+
+    before = list(ops.PRIMITIVES)
+    try:
+        class Square(ops.Function):
+            name, rule, group = "square", "square: dx = 2·x·g", "elementwise"
+            def forward(self, x): return x * x
+            def backward(self, g, out): return g * self.parents[0] * 2
+
+        assert ops.PRIMITIVES[-1] is Square and ops.find_op("square") is Square
+        x = Tensor([3.0], requires_grad=True)
+        Square.apply(x).sum().backward()
+        assert x.grad.tolist() == [6.0]
+        with pytest.raises(TypeError, match="group must be one of"):
+            class Nameless(ops.Function):  # noqa: F841
+                name, rule = "nameless", "nameless: ?"
+    finally:
+        ops.PRIMITIVES[:] = before
+
+
+def test_viz_colours_ops_by_their_group():
+    from tinygrad_cnn import ops, viz
+
+    for op in ops.PRIMITIVES:
+        assert viz._op_family(op.name) == op.group

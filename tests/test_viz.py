@@ -94,7 +94,7 @@ def drawn_nodes(source):
 def graph_tensors(root):
     order = topological_order(root)
     ids = {id(t) for t in order}
-    constants = {id(p): p for t in order if t._ctx is not None for p in t._ctx.parents if id(p) not in ids}
+    constants = {id(p): p for t in order if t.grad_fn is not None for p in t.grad_fn.parents if id(p) not in ids}
     return order, list(constants.values())
 
 
@@ -112,7 +112,7 @@ def test_one_edge_per_input_of_each_op():
     x = Tensor([1.0, 2.0], requires_grad=True)
     y = (x * x).sum()   # x feeds mul twice: two edges
     source = viz.draw_graph(y).source
-    mul = y._ctx.parents[0]
+    mul = y.grad_fn.parents[0]
     assert len(edge_attrs(source, viz.node_id(x), viz.node_id(mul))) == 2
 
 
@@ -175,8 +175,8 @@ def two_branches(small=1e-6, big=1e3, backward=True):
 def test_edge_width_and_colour_grow_with_gradient_size():
     loss, a, b = two_branches()
     source = viz.draw_graph(loss).source
-    (small,) = edge_attrs(source, viz.node_id(a), viz.node_id(loss._ctx.parents[0]))
-    (big,) = edge_attrs(source, viz.node_id(b), viz.node_id(loss._ctx.parents[1]))
+    (small,) = edge_attrs(source, viz.node_id(a), viz.node_id(loss.grad_fn.parents[0]))
+    (big,) = edge_attrs(source, viz.node_id(b), viz.node_id(loss.grad_fn.parents[1]))
     assert float(attr(small, "penwidth")) < float(attr(big, "penwidth"))
     assert attr(small, "color") != attr(big, "color")
     assert attr(small, "style") == "dashed" and "▼" in small       # 1e-6 vs 1e3: vanishing
@@ -187,7 +187,7 @@ def test_edge_width_and_colour_grow_with_gradient_size():
 def test_exploding_gradients_are_bold_and_marked(big):
     loss, a, b = two_branches(small=1.0, big=big)
     source = viz.draw_graph(loss).source
-    (edge,) = edge_attrs(source, viz.node_id(b), viz.node_id(loss._ctx.parents[1]))
+    (edge,) = edge_attrs(source, viz.node_id(b), viz.node_id(loss.grad_fn.parents[1]))
     assert attr(edge, "style") == "bold" and "▲" in edge
     assert "▲" in node_attrs(source, viz.node_id(b))
 
@@ -211,8 +211,8 @@ def test_scale_colours_run_from_blue_to_red():
 def test_auto_scale_spans_this_graph():
     loss, a, b = two_branches(small=1e-2, big=1.0)
     source = viz.draw_graph(loss, grad_range="auto").source
-    (small,) = edge_attrs(source, viz.node_id(a), viz.node_id(loss._ctx.parents[0]))
-    (big,) = edge_attrs(source, viz.node_id(b), viz.node_id(loss._ctx.parents[1]))
+    (small,) = edge_attrs(source, viz.node_id(a), viz.node_id(loss.grad_fn.parents[0]))
+    (big,) = edge_attrs(source, viz.node_id(b), viz.node_id(loss.grad_fn.parents[1]))
     assert float(attr(small, "penwidth")) == viz.PENWIDTH_RANGE[0]
     assert float(attr(big, "penwidth")) == viz.PENWIDTH_RANGE[1]
 
@@ -230,7 +230,7 @@ def test_show_saved_reports_memory_kept_for_backward():
     y = (x * x).sum()
     y.backward(retain_graph=True)
     source = viz.draw_graph(y, show_saved=True).source
-    mul = node_attrs(source, viz.node_id(y._ctx.parents[0]))
+    mul = node_attrs(source, viz.node_id(y.grad_fn.parents[0]))
     assert "keeps input0 (4, 8), input1 (4, 8): 256 B" in mul
     assert "saved for backward in all: 128 B" in source   # the same array kept twice counts once
 
@@ -510,7 +510,7 @@ def test_lenet_collapsed_and_grouped(lenet_loss):
     assert "conv1 · Conv2d" in collapsed and "fc3 · Linear" in collapsed
     order, constants = graph_tensors(loss)
     param_ids = {id(p) for p in model.parameters()}
-    in_modules = [t for t in order if id(t) in param_ids or (t._ctx is not None and t._ctx.module_path)]
+    in_modules = [t for t in order if id(t) in param_ids or (t.grad_fn is not None and t.grad_fn.module_path)]
     expected = len(order) + len(constants) - len(in_modules) + 5   # conv1, conv2, fc1, fc2, fc3
     assert len(drawn_nodes(collapsed)) == expected
     grouped = viz.draw_graph(loss, model, group_modules=True).source
@@ -552,7 +552,7 @@ def test_a_tensor_without_graph_is_one_node():
 def test_collapsed_module_is_marked_during_its_step():
     loss, params = module_graph()
     steps = list(loss.backward_steps())
-    in_head = next(s for s in steps if s.tensor._ctx is not None and s.tensor._ctx.module_path == ("head",))
+    in_head = next(s for s in steps if s.tensor.grad_fn is not None and s.tensor.grad_fn.module_path == ("head",))
     source = viz.draw_graph(loss, params, collapse=True, step=in_head).source
     assert attr(node_attrs(source, "m_head"), "fillcolor") == viz._STEP_FILL["current"]
     assert attr(node_attrs(source, '"m_features.0"'), "fillcolor") == viz._STEP_FILL["pending"]
@@ -561,7 +561,7 @@ def test_collapsed_module_is_marked_during_its_step():
 def test_current_step_labels_the_gradients_it_sends():
     loss, (a, b, c, f) = micrograd_graph()
     steps = list(loss.backward_steps())
-    step = next(s for s in steps if s.op == "mul" and s.tensor._ctx.parents[0] is a)
+    step = next(s for s in steps if s.op == "mul" and s.tensor.grad_fn.parents[0] is a)
     source = viz.draw_graph(loss, step=step).source
     (to_a,) = edge_attrs(source, viz.node_id(a), viz.node_id(step.tensor))
     (to_b,) = edge_attrs(source, viz.node_id(b), viz.node_id(step.tensor))

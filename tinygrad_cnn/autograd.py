@@ -1,13 +1,22 @@
-"""The backward pass: topological sort, the chain-rule walk, and the switches that steer it.
+"""The backward pass: the order of the walk, the chain rule, and the switches that steer it.
 
 This is the only place that runs backward. Each op (see ``ops.py``) knows its local derivative;
-this file visits the graph in reverse topological order and hands each op the gradient of its
-output, collecting the gradients it returns for its inputs.
+this file visits the graph from the output down and hands each op the gradient of its output,
+collecting the gradients it returns for its inputs (``walk_backward``, one screen).
+
+The order is PyTorch's engine's: a node runs once its gradient is complete (every op that used it
+has sent its share), and of the nodes ready to run, the most recently created goes first (each op
+node gets a creation sequence number, ``grad_fn.sequence_nr``). A leaf (a parameter, an input)
+receives its ``.grad`` as soon as its gradient is complete. So stepping through a network goes
+layer by layer from the loss down: the last layer's weight and bias are done before the walk
+passes the activation below them, and the first layer's come last (``backward_order``).
 """
 from __future__ import annotations
 
 import contextlib
 import gc
+import heapq
+import itertools
 import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Tuple
@@ -33,6 +42,9 @@ class _State:
 
 
 state = _State()
+
+# every op node that joins a graph takes the next number: later ops have larger numbers
+next_sequence_nr = itertools.count().__next__
 
 
 class GradModeContext(contextlib.ContextDecorator):
@@ -128,32 +140,60 @@ class Step:
                 f"grad {tuple(self.grad.shape)} -> inputs [{shapes}])")
 
 
-def topological_order(root: "Tensor") -> List["Tensor"]:
-    """Every tensor that ``root`` depends on and that requires grad, inputs before outputs.
+def consumer_counts(root: "Tensor") -> dict:
+    """For every tensor below ``root`` that requires grad: how many inputs of ops take it.
 
     Iterative depth-first search with an explicit stack, so a chain of 100,000 ops is fine.
-    """
-    order: List["Tensor"] = []
-    visited = set()
-    stack: List[Tuple["Tensor", bool]] = [(root, False)]
+    (Tensors key these dicts by identity: ``Tensor.__hash__`` is ``object.__hash__``.)"""
+    counts: dict = {}
+    stack = [root]
     while stack:
-        node, children_done = stack.pop()
-        if children_done:
-            order.append(node)
+        fn = stack.pop().grad_fn
+        if fn is None:
             continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        ctx = node._ctx
-        if ctx is not None:
-            for parent in ctx.parents:
-                if parent.requires_grad and id(parent) not in visited:
-                    stack.append((parent, False))
+        for parent in fn.parents:
+            if parent.requires_grad:
+                if parent in counts:
+                    counts[parent] += 1
+                else:
+                    counts[parent] = 1
+                    stack.append(parent)
+    return counts
+
+
+def backward_order(root: "Tensor") -> List["Tensor"]:
+    """Every tensor below ``root`` that requires grad, in the order backward visits them.
+
+    Kahn's algorithm with a ready queue, as PyTorch's engine: a node is ready once every op that
+    used it has run; of the ready ops the most recently created runs first; a leaf comes right
+    after the op that completes its gradient."""
+    if root.grad_fn is None:
+        return [root]
+    waiting = consumer_counts(root)
+    order: List["Tensor"] = []
+    ready = [(-root.grad_fn.sequence_nr, root)]
+    while ready:
+        node = heapq.heappop(ready)[1]
+        order.append(node)
+        for parent in node.grad_fn.parents:
+            if parent.requires_grad:
+                left = waiting[parent] = waiting[parent] - 1
+                if not left:
+                    if parent.grad_fn is None:
+                        order.append(parent)   # a leaf: its gradient is complete, accumulate it now
+                    else:
+                        heapq.heappush(ready, (-parent.grad_fn.sequence_nr, parent))
     return order
 
 
-def _seed_gradient(root: "Tensor", grad: Any) -> "Tensor":
+def topological_order(root: "Tensor") -> List["Tensor"]:
+    """Every tensor that ``root`` depends on and that requires grad, inputs before outputs: the
+    backward order reversed (so ``reversed(topological_order(root))`` is the walk)."""
+    return backward_order(root)[::-1]
+
+
+def seed_gradient(root: "Tensor", grad: Any) -> "Tensor":
+    """The gradient backward starts from: ones for a scalar, else the ``grad`` the caller passed."""
     from .tensor import Tensor
 
     if grad is None:
@@ -169,7 +209,8 @@ def _seed_gradient(root: "Tensor", grad: Any) -> "Tensor":
     return grad
 
 
-def _run_hooks(tensor: "Tensor", grad: "Tensor") -> "Tensor":
+def run_hooks(tensor: "Tensor", grad: "Tensor") -> "Tensor":
+    """Call the tensor's ``register_hook`` hooks in order; a hook returning a tensor replaces grad."""
     for hook in list(tensor._hooks.values()):
         replaced = hook(grad)
         if replaced is not None:
@@ -189,85 +230,117 @@ def walk_backward(root: "Tensor", grad: Any = None, retain_graph: bool = False,
     ``Tensor.backward`` exhausts this with ``make_steps=False``; ``Tensor.backward_steps`` yields
     the steps, so the two give bit-identical gradients by construction.
     """
-    from .tensor import Tensor
+    order = start_walk(root)
+    grads = {root: seed_gradient(root, grad)}   # the gradient collected so far, per tensor
+    leaves = LeafGradients(grads[root])
+    with GradModeContext(create_graph):
+        for index, node in enumerate(order):
+            g = grads.pop(node, None)
+            if g is None:                      # a branch the root's value does not depend on
+                continue
+            if node._hooks:
+                g = run_hooks(node, g)
+            fn = node.grad_fn
+            if fn is None:                     # a leaf: its gradient is complete
+                leaves.accumulate(node, g, create_graph)
+                yield Step(index, len(order), node, "leaf", LEAF_RULE, g, ()) if make_steps else None
+                continue
+            sent = []                          # the op's rule turns g into one gradient per input
+            for parent, parent_grad in zip(fn.parents, local_gradients(fn, g, node)):
+                if parent_grad is None or not parent.requires_grad:
+                    sent.append(None)
+                    continue
+                if parent_grad.data.shape != parent.data.shape or parent_grad.data.dtype != parent.data.dtype:
+                    parent_grad = fn.reduce_to_input(parent_grad, parent)   # undo broadcasting
+                sent.append(parent_grad)       # a tensor used by several ops collects the sum:
+                grads[parent] = grads[parent] + parent_grad if parent in grads else parent_grad
+            input_grads = finish_node(fn, g, sent, retain_graph)
+            yield Step(index, len(order), node, fn.name, fn.rule, g, input_grads) if make_steps else None
 
+
+LEAF_RULE = "leaf: .grad += g"
+
+
+def start_walk(root: "Tensor") -> List["Tensor"]:
+    """The backward order below ``root``, after refusing what cannot be walked."""
     if not root.requires_grad:
         raise RuntimeError("backward: this tensor does not require grad and has no graph; "
                            "create a leaf with requires_grad=True and compute from it")
-    seed = _seed_gradient(root, grad)
-    order = topological_order(root)
+    order = backward_order(root)
     for node in order:
-        ctx = node._ctx
-        if ctx is not None and ctx.released:
+        fn = node.grad_fn
+        if fn is not None and fn.released:
             raise GraphReleasedError(
-                f"backward: trying to backward through the graph a second time (the {ctx.name} op's "
+                f"backward: trying to backward through the graph a second time (the {fn.name} op's "
                 "saved values were freed by the first backward); call backward(retain_graph=True) "
                 "the first time if you need to")
-    total = len(order)
-    grads = {id(root): seed}
-    # memory already handed out as a leaf's .grad (or the caller's seed): a second leaf gets a copy,
-    # so an in-place change of one gradient (clip_grad_norm_, zero_grad) never reaches another
-    claimed = {id(_memory_of(seed.data))}
-    with GradModeContext(create_graph):
-        for index, node in enumerate(reversed(order)):
-            g = grads.pop(id(node), None)
-            if g is None:  # a branch that the root's value does not depend on
-                continue
-            if node._hooks:
-                g = _run_hooks(node, g)
-            ctx = node._ctx
-            if ctx is None:  # a leaf: accumulate into .grad, as PyTorch does
-                if not create_graph:
-                    g = g.detach()
-                if node.grad is None:
-                    memory = _memory_of(g.data)
-                    if create_graph:
-                        node.grad = g
-                    elif not g.data.flags.writeable or id(memory) in claimed:  # a broadcast view, or shared
-                        node.grad = Tensor._make(g.data.copy(), False)
-                    else:
-                        claimed.add(id(memory))
-                        node.grad = g
-                else:
-                    node.grad = node.grad + g if create_graph else Tensor._make(node.grad.data + g.data, False)
-                if make_steps:
-                    yield Step(index, total, node, "leaf", "leaf: .grad += g", g, ())
-                else:
-                    yield None
-                continue
-            if ctx.inplace_changes_seen != state.inplace_changes:
-                ctx.check_versions(node)
-            if state.anomaly:  # check the op's results below, not each op its formula uses
-                state.anomaly = False
-                try:
-                    input_grads = ctx.backward(g, node)
-                finally:
-                    state.anomaly = True
-            else:
-                input_grads = ctx.backward(g, node)
-            if not isinstance(input_grads, tuple):
-                input_grads = (input_grads,)
-            sent = []
-            for parent, gi in zip(ctx.parents, input_grads):
-                if gi is None or not parent.requires_grad:
-                    sent.append(None)
-                    continue
-                if gi.data.shape != parent.data.shape or gi.data.dtype != parent.data.dtype:
-                    gi = ctx.reduce_to_input(gi, parent)
-                if state.anomaly:
-                    check_finite(gi.data, "backward", ctx)
-                sent.append(gi)
-                key = id(parent)
-                previous = grads.get(key)
-                grads[key] = gi if previous is None else previous + gi
-            ctx.out_grad = g
-            ctx.input_grads = input_grads = tuple(sent)
-            if not retain_graph:
-                ctx.release()
-            if make_steps:
-                yield Step(index, total, node, ctx.name, ctx.rule, g, input_grads)
-            else:
-                yield None
+    return order
+
+
+def local_gradients(fn: "Function", g: "Tensor", out: "Tensor") -> Tuple[Optional["Tensor"], ...]:
+    """``fn``'s backward: the gradient ``g`` of its output ``out`` turned into one per input.
+
+    Refuses to run if an input it saved was changed in place since forward; in anomaly mode,
+    checks each result for NaN/Inf (``checked_local_gradients``)."""
+    if fn.inplace_changes_seen != state.inplace_changes:
+        fn.check_versions(out)
+    if state.anomaly:
+        return checked_local_gradients(fn, g, out)
+    grads = fn.backward(g, out)
+    return grads if type(grads) is tuple else (grads,)
+
+
+def checked_local_gradients(fn: "Function", g: "Tensor", out: "Tensor") -> Tuple[Optional["Tensor"], ...]:
+    """``local_gradients`` in anomaly mode: the op's results are checked for NaN/Inf, not each op
+    its formula uses internally."""
+    state.anomaly = False
+    try:
+        grads = fn.backward(g, out)
+    finally:
+        state.anomaly = True
+    grads = grads if type(grads) is tuple else (grads,)
+    for grad in grads:
+        if grad is not None:
+            check_finite(grad.data, "backward", fn)
+    return grads
+
+
+def finish_node(fn: "Function", g: "Tensor", sent: List[Optional["Tensor"]], retain_graph: bool) -> Tuple[Optional["Tensor"], ...]:
+    """Remember what flowed through ``fn`` (viz draws ``out_grad`` and ``input_grads``), then free
+    its saved values unless the graph is kept for another backward."""
+    fn.out_grad = g
+    fn.input_grads = input_grads = tuple(sent)
+    if not retain_graph:   # fn.release(), without a second call per node
+        fn.released = True
+        if fn.saved is not None:
+            fn.saved = None
+    return input_grads
+
+
+class LeafGradients:
+    """Accumulates into leaves' ``.grad``, as PyTorch does, never letting two leaves share memory:
+    an in-place change of one gradient (clip_grad_norm_, zero_grad) must never reach another."""
+
+    def __init__(self, seed: "Tensor") -> None:
+        self.claimed = {id(_memory_of(seed.data))}   # memory already handed out (or the caller's seed)
+
+    def accumulate(self, leaf: "Tensor", g: "Tensor", create_graph: bool) -> None:
+        """``leaf.grad += g`` (or ``= g`` for the first gradient)."""
+        from .tensor import Tensor
+
+        if create_graph:   # the gradient stays in the graph, to be differentiated again
+            leaf.grad = g if leaf.grad is None else leaf.grad + g
+            return
+        g = g.detach()
+        if leaf.grad is not None:
+            leaf.grad = Tensor._make(leaf.grad.data + g.data, False)
+            return
+        memory = _memory_of(g.data)
+        if not g.data.flags.writeable or id(memory) in self.claimed:  # a broadcast view, or shared
+            leaf.grad = Tensor._make(g.data.copy(), False)
+        else:
+            self.claimed.add(id(memory))
+            leaf.grad = g
 
 
 def backward(root: "Tensor", grad: Any = None, retain_graph: Optional[bool] = None,

@@ -13,13 +13,19 @@ Groups, top to bottom: elementwise, reduce, movement, matmul.
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+import operator
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 from . import kernels
-from .autograd import check_finite, state, user_frame
+from .autograd import check_finite, next_sequence_nr, state, user_frame
 from .errors import ShapeError
 from .tensor import Tensor
+
+
+GROUPS = ("elementwise", "reduce", "movement", "matmul")
+_array_of = operator.attrgetter("data")   # tensor -> its numpy array
+PRIMITIVES: List[type] = []   # every primitive, in the order defined below (filled by registration)
 
 
 class Function:
@@ -27,11 +33,12 @@ class Function:
 
     Subclasses define ``forward(*arrays, **params) -> array`` and ``backward(g, out) -> grads``,
     where ``g`` is the gradient arriving at the output tensor ``out`` and the result has one entry
-    (a Tensor or None) per parent.
+    (a Tensor or None) per parent. Each states, as class attributes:
     """
 
-    name = "function"
-    rule = ""
+    name = "function"      # what pictures and steps call it
+    rule = ""              # its derivative rule in one line
+    group = ""             # one of GROUPS: how it is drawn and where it is listed
     saves_inputs = True    # backward reads the inputs' values (checked against in-place changes)
     saves_output = False   # backward reads the output's value
     is_view = False        # the output is a numpy view of the first input: they share a version counter
@@ -39,11 +46,16 @@ class Function:
     parents: Tuple[Tensor, ...]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Register every primitive in ``PRIMITIVES`` as it is defined."""
         super().__init_subclass__(**kwargs)
+        if cls.group not in GROUPS:
+            raise TypeError(f"primitive {cls.__name__}: group must be one of {GROUPS}, got {cls.group!r}")
         if cls.__doc__ is None:  # help(ops.Mul) shows the op's rule, stated once in ``rule``
             cls.__doc__ = f"The primitive '{cls.name}'. Its derivative rule, g being the output's gradient: {cls.rule}"
+        PRIMITIVES.append(cls)
 
     # class-level defaults, so the hot path sets only what differs from them
+    sequence_nr = -1       # creation order among the graph's nodes (the backward walk runs later ones first)
     released = False       # set by release() after a backward without retain_graph
     out_grad = None        # after backward: the gradient that arrived at the output
     input_grads = None     # after backward: the gradient sent to each input
@@ -55,36 +67,37 @@ class Function:
 
     @classmethod
     def apply(cls, *parents: Tensor, **params: Any) -> Tensor:
-        """Run forward on the parents' arrays; record the node if any parent requires grad."""
+        """Run forward on the parents' arrays; the result joins the graph if any parent requires grad."""
         fn = cls.__new__(cls)
         fn.parents = parents
-        data = fn.forward(*[p.data for p in parents], **params)
+        data = fn.forward(*map(_array_of, parents), **params)
         if type(data) is not np.ndarray:  # ufuncs on 0-d arrays return numpy scalars
             data = np.asarray(data)
-        requires_grad = False
-        if state.grad_enabled:
-            for p in parents:
-                if p.requires_grad:
-                    requires_grad = True
-                    break
-        out = Tensor._make(data, requires_grad)
+        out = Tensor._make(data, False)
         if fn.is_view:
             out._version_counter = parents[0]._shared_version_counter()
-        if requires_grad:
-            out._ctx = fn
-            if state.module_path:
-                fn.module_path = state.module_path
-            if state.inplace_changes:
-                fn.inplace_changes_seen = state.inplace_changes
-            if cls.saves_inputs:
-                for p in parents:
-                    if p._version_counter and p._version_counter[0]:  # changed in place before
-                        fn.versions = tuple(q._version for q in parents)
-                        break
+        if state.grad_enabled:
+            for p in parents:
+                if p.requires_grad:   # one parent that needs a gradient is enough
+                    fn.join_graph(out)
+                    break
         if state.anomaly:
             fn.created_at = user_frame()
             check_finite(data, "forward", fn)
         return out
+
+    def join_graph(self, out: Tensor) -> None:
+        """Become ``out.grad_fn`` (so ``out`` requires grad): take the next sequence number, and
+        remember the module building this op and, for saved inputs changed in place before, their
+        versions."""
+        out.requires_grad, out.grad_fn = True, self
+        self.sequence_nr = next_sequence_nr()
+        if state.module_path:
+            self.module_path = state.module_path
+        if state.inplace_changes:
+            self.inplace_changes_seen = state.inplace_changes
+            if self.saves_inputs:
+                self.versions = saved_versions(self.parents)
 
     def forward(self, *arrays: np.ndarray, **params: Any) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
@@ -137,6 +150,14 @@ class Function:
         return f"<{self.name}({shapes})>"
 
 
+def saved_versions(parents: Tuple[Tensor, ...]) -> Optional[Tuple[int, ...]]:
+    """The parents' version counters if any was changed in place already, else None (all 0)."""
+    for p in parents:
+        if p._version_counter and p._version_counter[0]:
+            return tuple(q._version for q in parents)
+    return None
+
+
 def const(array: Any, dtype: Any = None) -> Tensor:
     """A tensor outside the graph (a mask, a count) used inside a backward formula."""
     return Tensor._make(np.asarray(array, dtype=dtype), False)
@@ -176,18 +197,21 @@ def _binary_forward(op: str, a: np.ndarray, b: np.ndarray, ufunc: Any) -> np.nda
 # ================================ elementwise ====================================================
 
 class Add(Function):
+    group = "elementwise"
     name, rule, saves_inputs = "add", "add: da = g, db = g", False
     def forward(self, a, b): return _binary_forward("add", a, b, np.add)
     def backward(self, g, out): return g, g
 
 
 class Sub(Function):
+    group = "elementwise"
     name, rule, saves_inputs = "sub", "sub: da = g, db = -g", False
     def forward(self, a, b): return _binary_forward("sub", a, b, np.subtract)
     def backward(self, g, out): return g, -g
 
 
 class Mul(Function):
+    group = "elementwise"
     name, rule = "mul", "mul: da = g·b, db = g·a"
     def forward(self, a, b): return _binary_forward("mul", a, b, np.multiply)
     def backward(self, g, out):
@@ -196,6 +220,7 @@ class Mul(Function):
 
 
 class Div(Function):
+    group = "elementwise"
     name, rule = "div", "div: da = g / b, db = -g·a / b²"
     def forward(self, a, b): return _binary_forward("div", a, b, np.divide)
     def backward(self, g, out):
@@ -204,6 +229,7 @@ class Div(Function):
 
 
 class Pow(Function):
+    group = "elementwise"
     name, rule = "pow", "pow: da = g·b·a^(b-1), db = g·a^b·log(a)"
     def forward(self, a, b): return _binary_forward("pow", a, b, np.power)
     def backward(self, g, out):
@@ -214,6 +240,7 @@ class Pow(Function):
 
 
 class Maximum(Function):
+    group = "elementwise"
     name, rule = "maximum", "maximum: da = g·[a>b], db = g·[b>a] (ties split g in half)"
     def forward(self, a, b): return _binary_forward("maximum", a, b, np.maximum)
     def backward(self, g, out):
@@ -223,6 +250,7 @@ class Maximum(Function):
 
 
 class Minimum(Function):
+    group = "elementwise"
     name, rule = "minimum", "minimum: da = g·[a<b], db = g·[b<a] (ties split g in half)"
     def forward(self, a, b): return _binary_forward("minimum", a, b, np.minimum)
     def backward(self, g, out):
@@ -232,42 +260,49 @@ class Minimum(Function):
 
 
 class Neg(Function):
+    group = "elementwise"
     name, rule, saves_inputs = "neg", "neg: dx = -g", False
     def forward(self, x): return np.negative(x)
     def backward(self, g, out): return -g
 
 
 class Exp(Function):
+    group = "elementwise"
     name, rule, saves_inputs, saves_output = "exp", "exp: dx = g·exp(x)", False, True
     def forward(self, x): return np.exp(x)
     def backward(self, g, out): return g * out
 
 
 class Log(Function):
+    group = "elementwise"
     name, rule = "log", "log: dx = g / x"
     def forward(self, x): return np.log(x)
     def backward(self, g, out): return g / self.parents[0]
 
 
 class Sqrt(Function):
+    group = "elementwise"
     name, rule, saves_inputs, saves_output = "sqrt", "sqrt: dx = g / (2·sqrt(x))", False, True
     def forward(self, x): return np.sqrt(x)
     def backward(self, g, out): return g / (out * 2)
 
 
 class Abs(Function):
+    group = "elementwise"
     name, rule = "abs", "abs: dx = g·sign(x)"
     def forward(self, x): return np.abs(x)
     def backward(self, g, out): return g * const(np.sign(self.parents[0].data), g.dtype)
 
 
 class ReLU(Function):
+    group = "elementwise"
     name, rule = "relu", "relu: dx = g·[x > 0]"
     def forward(self, x): return np.maximum(x, 0)
     def backward(self, g, out): return g * const(self.parents[0].data > 0)  # bool mask, no float copy
 
 
 class Sigmoid(Function):
+    group = "elementwise"
     name, rule, saves_inputs, saves_output = "sigmoid", "sigmoid: dx = g·s·(1 - s), s = sigmoid(x)", False, True
     # 0.5·(1 + tanh(x/2)) is sigmoid without overflow for large |x|
     def forward(self, x): return 0.5 * (1 + np.tanh(0.5 * x))
@@ -275,12 +310,14 @@ class Sigmoid(Function):
 
 
 class Tanh(Function):
+    group = "elementwise"
     name, rule, saves_inputs, saves_output = "tanh", "tanh: dx = g·(1 - tanh(x)²)", False, True
     def forward(self, x): return np.tanh(x)
     def backward(self, g, out): return g * (1 - out * out)
 
 
 class Clip(Function):
+    group = "elementwise"
     name, rule = "clip", "clip: dx = g·[lo ≤ x ≤ hi]"
     def forward(self, x, lo=None, hi=None):
         self.lo, self.hi = lo, hi
@@ -296,6 +333,7 @@ class Clip(Function):
 
 
 class Where(Function):
+    group = "elementwise"
     name, rule = "where", "where: da = g·[cond], db = g·[not cond]"
     def forward(self, cond, a, b):
         broadcast_shapes("where", cond.shape, a.shape, b.shape)
@@ -307,6 +345,7 @@ class Where(Function):
 
 
 class Cast(Function):
+    group = "elementwise"
     name, rule, saves_inputs = "cast", "cast: dx = g cast back to x's dtype", False
     def forward(self, x, dtype): return x.astype(dtype)
     def backward(self, g, out): return g.cast(self.parents[0].dtype)
@@ -335,6 +374,7 @@ def _keepdims_shape(shape: Tuple[int, ...], axes: Tuple[int, ...]) -> Tuple[int,
 
 
 class Sum(Function):
+    group = "reduce"
     name, rule, saves_inputs = "sum", "sum: dx = g expanded back over the summed axes", False
     def forward(self, x, axis=None, keepdims=False):
         self.axes = normalize_axes("sum", axis, x.ndim)
@@ -345,6 +385,7 @@ class Sum(Function):
 
 
 class Max(Function):
+    group = "reduce"
     name, rule = "max", "max: dx = g where x is the max (shared evenly among ties), else 0"
     combine = np.maximum
     def forward(self, x, axis=None, keepdims=False):
@@ -370,6 +411,7 @@ class Min(Max):
 # ================================ movement =======================================================
 
 class Reshape(Function):
+    group = "movement"
     is_view = True
     name, rule, saves_inputs = "reshape", "reshape: dx = g reshaped to x's shape", False
     def forward(self, x, shape):
@@ -383,6 +425,7 @@ class Reshape(Function):
 
 
 class Permute(Function):
+    group = "movement"
     is_view = True
     name, rule, saves_inputs = "permute", "permute: dx = g permuted by the inverse order", False
     def forward(self, x, axes):
@@ -395,6 +438,7 @@ class Permute(Function):
 
 
 class Expand(Function):
+    group = "movement"
     is_view = True
     name, rule, saves_inputs = "expand", "expand: dx = g summed over the broadcast axes", False
     def forward(self, x, shape):
@@ -409,12 +453,14 @@ class Expand(Function):
 class Contiguous(Function):
     """The same values laid out row-major (C order) in memory: a copy if they were not. Values and
     gradient pass through unchanged; only speed depends on layout."""
+    group = "movement"
     name, rule, saves_inputs = "contiguous", "contiguous: dx = g (a copy changes the layout, not the values)", False
     def forward(self, x): return np.ascontiguousarray(x)
     def backward(self, g, out): return g
 
 
 class Pad(Function):
+    group = "movement"
     name, rule, saves_inputs = "pad", "pad: dx = g with the padding sliced off", False
     def forward(self, x, pad_width, value=0.0):
         if len(pad_width) != x.ndim or any(len(p) != 2 or min(p) < 0 for p in pad_width):
@@ -436,6 +482,7 @@ def _has_integer_array(index: Tuple[Any, ...]) -> bool:
 
 
 class GetItem(Function):
+    group = "movement"
     name, rule, saves_inputs = "getitem", "getitem: dx = zeros with g added at the indexed places", False
     def forward(self, x, index):
         self.index, self.input_shape = index, x.shape
@@ -448,6 +495,7 @@ class GetItem(Function):
 
 
 class ScatterAdd(Function):
+    group = "movement"
     name, rule, saves_inputs = "scatter_add", "scatter_add: dg = dout[index] (the adjoint of getitem)", False
     def forward(self, g, shape, index):
         self.index = index
@@ -461,6 +509,7 @@ class ScatterAdd(Function):
 
 
 class Cat(Function):
+    group = "movement"
     name, rule, saves_inputs = "cat", "cat: each input gets its own slice of g", False
     def forward(self, *xs, axis=0):
         first = xs[0]
@@ -477,6 +526,7 @@ class Cat(Function):
 
 
 class Stack(Function):
+    group = "movement"
     name, rule, saves_inputs = "stack", "stack: input i gets g[..., i, ...] along the new axis", False
     def forward(self, *xs, axis=0):
         for i, x in enumerate(xs):
@@ -512,6 +562,7 @@ class Windows(Function):
     """Every kernel-sized window over two axes (the last two by default), as a strided view (no
     copy): the heart of conv and pooling. The two axes become (OH, OW) and the window's (KH, KW)
     are appended. Overlapping windows share input pixels; backward adds their gradients."""
+    group = "movement"
     is_view = True
     name, rule, saves_inputs = "windows", "windows: dx = sum of g over every window that saw x (fold)", False
     def forward(self, x, kernel, stride=(1, 1), dilation=(1, 1), axes=(-2, -1)):
@@ -526,6 +577,7 @@ class Windows(Function):
 
 class FoldWindows(Function):
     """The adjoint of ``Windows``: add each window's values back at the pixels it covers."""
+    group = "movement"
     name, rule, saves_inputs = "fold_windows", "fold_windows: dg = windows(dout) (the adjoint of windows)", False
     def forward(self, g, shape, kernel, stride=(1, 1), dilation=(1, 1), axes=(-2, -1)):
         ah, aw = _window_axes("fold_windows", len(shape), axes)
@@ -538,6 +590,7 @@ class FoldWindows(Function):
 # ================================ matmul =========================================================
 
 class MatMul(Function):
+    group = "matmul"
     name, rule = "matmul", "matmul: da = g @ bᵀ, db = aᵀ @ g"
     def forward(self, a, b, order="C"):
         if a.shape[-1] != b.shape[-2]:
@@ -567,11 +620,6 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     if b.ndim == 1:
         return out.reshape(*out.shape[:-1])
     return out
-
-
-PRIMITIVES = [Add, Sub, Mul, Div, Pow, Maximum, Minimum, Neg, Exp, Log, Sqrt, Abs, ReLU, Sigmoid, Tanh,
-              Clip, Where, Cast, Sum, Max, Min, Reshape, Permute, Expand, Contiguous, Pad, GetItem, ScatterAdd, Cat,
-              Stack, Windows, FoldWindows, MatMul]
 
 
 def rule_table() -> str:

@@ -1,7 +1,7 @@
 """``Tensor``: a numpy array that remembers the op that made it, so gradients can flow back.
 
 Thin by design: every method is one call into a primitive op (``ops.py``) or a composite
-(``functional.py``). The graph lives in ``Tensor._ctx`` (the op node) and the op's ``parents``.
+(``functional.py``). The graph lives in ``Tensor.grad_fn`` (the op node) and the op's ``parents``.
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ class Tensor:
     Tensor([2. 4. 6.], dtype=float32)
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_hooks", "_version_counter", "name", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_hooks", "_version_counter", "name", "__weakref__")
     __array_priority__ = 1000  # make ndarray (op) Tensor defer to Tensor's reflected operators
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
@@ -73,7 +73,7 @@ class Tensor:
         self.data: np.ndarray = array
         self.grad: Optional[Tensor] = None
         self.requires_grad = bool(requires_grad)
-        self._ctx = None
+        self.grad_fn: Any = None  # the op node that produced this tensor (None for leaves)
         self._hooks: Optional[Dict[int, Callable]] = None  # made by register_hook
         # [count of in-place changes], shared with views of this tensor (ops.Function.is_view);
         # None until first needed, which reads as 0: most tensors are never changed in place
@@ -84,7 +84,7 @@ class Tensor:
     def _make(cls, data: np.ndarray, requires_grad: bool) -> "Tensor":
         """Wrap an array an op produced, skipping __init__'s conversions (the hot path)."""
         t = object.__new__(cls)
-        t.data, t.grad, t.requires_grad, t._ctx, t._hooks, t._version_counter, t.name = \
+        t.data, t.grad, t.requires_grad, t.grad_fn, t._hooks, t._version_counter, t.name = \
             data, None, requires_grad, None, None, None, None
         return t
 
@@ -117,12 +117,7 @@ class Tensor:
     @property
     def is_leaf(self) -> bool:
         """True for tensors no recorded op produced (inputs, parameters)."""
-        return self._ctx is None
-
-    @property
-    def grad_fn(self) -> Any:
-        """The op node that produced this tensor (None for leaves): parents, saved values, rule."""
-        return self._ctx
+        return self.grad_fn is None
 
     def numpy(self) -> np.ndarray:
         """The data as a numpy array (shared, not copied)."""
@@ -168,8 +163,8 @@ class Tensor:
         extra = [f"dtype={self.dtype}"]
         if self.size > 50 or self.ndim > 1:
             extra.insert(0, f"shape={self.shape}")
-        if self._ctx is not None:
-            extra.append(f"grad_fn={self._ctx.name}")
+        if self.grad_fn is not None:
+            extra.append(f"grad_fn={self.grad_fn.name}")
         elif self.requires_grad:
             extra.append("requires_grad=True")
         return f"Tensor({body}, {', '.join(extra)})"
@@ -243,7 +238,7 @@ class Tensor:
         return self
 
     def _check_inplace(self, op: str) -> None:
-        if self.requires_grad and self._ctx is None and autograd.state.grad_enabled:
+        if self.requires_grad and self.grad_fn is None and autograd.state.grad_enabled:
             raise RuntimeError(f"{op}: a leaf tensor that requires grad is being modified in place; "
                                "wrap the update in `with no_grad():`")
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from .autograd import Step, topological_order
 from .fileio import write_bytes
+from .ops import find_op
 from .tensor import Tensor
 
 __all__ = ["draw_graph", "render", "step_frames", "step_through", "describe_step", "plot_grad_flow",
@@ -57,9 +58,6 @@ NONFINITE_COLOUR = "#d4006a"
 _FILL = {"elementwise": "#fff6d9", "reduce": "#ece3f6", "movement": "#efefef", "matmul": "#ffe0c2",
          "param": "#d5e6f7", "input": "#e2e2e2", "const": "#ffffff", "module": "#d9ecd9"}
 _STEP_FILL = {"current": "#ff9f43", "done": "#b5e3a6", "partial": "#e1f3da", "pending": "#ffffff"}
-_MOVEMENT_OPS = {"reshape", "permute", "expand", "pad", "getitem", "scatter_add", "cat", "stack",
-                 "windows", "fold_windows", "cast"}
-_REDUCE_OPS = {"sum", "max", "min"}
 _FONT = "Helvetica"
 
 ParamsLike = Union[None, Mapping[str, Tensor], Iterable[Tuple[str, Tensor]], Any]
@@ -108,8 +106,8 @@ def _collect(root: Tensor) -> List[Tensor]:
     seen = {id(t) for t in order}
     constants = []
     for t in order:
-        if t._ctx is not None:
-            for p in t._ctx.parents:
+        if t.grad_fn is not None:
+            for p in t.grad_fn.parents:
                 if id(p) not in seen:  # an input that needs no gradient: drawn, never walked
                     seen.add(id(p))
                     constants.append(p)
@@ -249,13 +247,9 @@ def _esc(text: str) -> str:
 
 
 def _op_family(name: str) -> str:
-    if name in _MOVEMENT_OPS:
-        return "movement"
-    if name in _REDUCE_OPS:
-        return "reduce"
-    if name == "matmul":
-        return "matmul"
-    return "elementwise"
+    """The op's ``group`` (elementwise, reduce, movement, matmul), as ops.py declares it."""
+    op = find_op(name)
+    return op.group if op is not None else "elementwise"
 
 
 # ================================ the picture ====================================================
@@ -345,11 +339,11 @@ def draw_graph(root: Tensor, params: ParamsLike = None, *, show_data: Optional[b
         show_stats = False
 
     # ---- one node per tensor
-    op_paths = {t._ctx.module_path for t in tensors if t._ctx is not None and t._ctx.module_path}
+    op_paths = {t.grad_fn.module_path for t in tensors if t.grad_fn is not None and t.grad_fn.module_path}
     known_paths = {p[:k] for p in op_paths for k in range(1, len(p) + 1)}
     nodes: Dict[int, _Node] = {}
     for t in tensors:
-        ctx = t._ctx
+        ctx = t.grad_fn
         if ctx is not None:
             path = tuple(ctx.module_path)
             node = _Node(node_id(t), "op", ctx.name, t.shape, t.dtype, path,
@@ -378,9 +372,9 @@ def draw_graph(root: Tensor, params: ParamsLike = None, *, show_data: Optional[b
         # an input used only inside one module (conv's unfolded image) is drawn inside its cluster
         consumer_paths: Dict[int, set] = {}
         for t in tensors:
-            if t._ctx is not None:
-                for p in t._ctx.parents:
-                    consumer_paths.setdefault(id(p), set()).add(tuple(t._ctx.module_path))
+            if t.grad_fn is not None:
+                for p in t.grad_fn.parents:
+                    consumer_paths.setdefault(id(p), set()).add(tuple(t.grad_fn.module_path))
         for t in tensors:
             node = nodes[id(t)]
             if node.kind in ("input", "const") and len(consumer_paths.get(id(t), ())) == 1:
@@ -389,7 +383,7 @@ def draw_graph(root: Tensor, params: ParamsLike = None, *, show_data: Optional[b
     # ---- one edge per (input, op) pair, carrying the gradient sent back to that input
     edges: List[Tuple[Tensor, Tensor, Optional[Tensor]]] = []
     for t in tensors:
-        ctx = t._ctx
+        ctx = t.grad_fn
         if ctx is None:
             continue
         sent = ctx.input_grads if visible(t) else None
@@ -495,8 +489,8 @@ def _collapse(tensors: List[Tensor], nodes: Dict[int, _Node], root: Tensor, coll
             groups.setdefault(key(node.cluster), []).append(t)
     consumers: Dict[int, set] = {}
     for t in tensors:
-        if t._ctx is not None:
-            for p in t._ctx.parents:
+        if t.grad_fn is not None:
+            for p in t.grad_fn.parents:
                 consumers.setdefault(id(p), set()).add(id(t))
 
     param_rank = {id(t): k for k, t in enumerate(tensors)}
@@ -509,7 +503,7 @@ def _collapse(tensors: List[Tensor], nodes: Dict[int, _Node], root: Tensor, coll
         for t in group:
             group_of[id(t)] = name
             new_nodes.pop(id(t))
-        ops = [t for t in group if t._ctx is not None]
+        ops = [t for t in group if t.grad_fn is not None]
         outputs = [t for t in ops if t is root or consumers.get(id(t), set()) - ids]
         out = outputs[-1] if outputs else ops[-1]
         kind = kinds.get(path)
@@ -517,13 +511,13 @@ def _collapse(tensors: List[Tensor], nodes: Dict[int, _Node], root: Tensor, coll
         node = _Node(name, "module", title, out.shape, out.dtype, path[:-1], grad=nodes[id(out)].grad)
         node.extra.append(f"{len(ops)} op{'s' if len(ops) != 1 else ''}")
         for t in sorted(group, key=lambda t: param_rank.get(id(t), 0)):
-            if t._ctx is None:
+            if t.grad_fn is None:
                 leaf = nodes[id(t)]
                 norm = _grad_norm(leaf.grad)
                 node.extra.append(f"{leaf.title.split('.')[-1]} {_shape(t.shape)}"
                                   + ("" if norm is None else f"  ‖g‖ {_num(norm)}"))
         if show_saved:
-            kept = _distinct_saved([t._ctx for t in ops])
+            kept = _distinct_saved([t.grad_fn for t in ops])
             node.extra.append(f"keeps {_bytes(kept)} for backward")
         if status is not None:
             states = {status.get(id(t)) for t in group}
@@ -550,11 +544,11 @@ def _merge_edges(edges: List[Tuple[Tensor, Tensor, Optional[Tensor]]], group_of:
             # outside collapsed modules every (input, op) pair is its own edge, even x * x (two)
             singles.append({"sums": {} if grad is None else {id(parent): grad},
                             "constant": not parent.requires_grad, "current": current, "src": src, "dst": dst,
-                            "backbone": parent._ctx is not None})
+                            "backbone": parent.grad_fn is not None})
             continue
         entry = merged.setdefault((src, dst), {"sums": {}, "constant": True, "current": False,
                                                "src": src, "dst": dst, "backbone": False})
-        entry["backbone"] |= parent._ctx is not None
+        entry["backbone"] |= parent.grad_fn is not None
         entry["constant"] &= not parent.requires_grad
         entry["current"] |= current
         if grad is not None:
@@ -594,7 +588,7 @@ def _distinct_saved(ctxs: Iterable[Any]) -> int:
 
 
 def _saved_total(tensors: List[Tensor]) -> int:
-    return _distinct_saved(t._ctx for t in tensors if t._ctx is not None)
+    return _distinct_saved(t.grad_fn for t in tensors if t.grad_fn is not None)
 
 
 def _emit_clusters(graph: graphviz.Digraph, members: Dict[Tuple[str, ...], List[_Node]],
@@ -756,22 +750,22 @@ def describe_step(step: Step, params: ParamsLike = None, short: bool = False) ->
             return names[id(t)]
         if t.name:
             return t.name
-        return t._ctx.name if t._ctx is not None else ("input" if t.requires_grad or t.size > 1 else "const")
+        return t.grad_fn.name if t.grad_fn is not None else ("input" if t.requires_grad or t.size > 1 else "const")
 
     where = ""
-    if tensor._ctx is not None and tensor._ctx.module_path:
-        where = " in " + ".".join(tensor._ctx.module_path)
+    if tensor.grad_fn is not None and tensor.grad_fn.module_path:
+        where = " in " + ".".join(tensor.grad_fn.module_path)
     head = f"step {step.index + 1}/{step.total}: {name_of(tensor)} {_shape(tensor.shape)}{where}"
     if short:
         return f"{head}  —  {step.rule}  (‖g‖ = {_num(_grad_norm(step.grad))})"
     lines = [head, f"rule: {step.rule}",
              f"arriving gradient g: shape {_shape(step.grad.shape)}, ‖g‖ = {_num(_grad_norm(step.grad))}"]
-    if tensor._ctx is None:
+    if tensor.grad_fn is None:
         total = tensor.grad
         lines.append(f"leaf: .grad is now {_shape(tensor.shape)}, ‖.grad‖ = {_num(_grad_norm(total))}")
         return "\n".join(lines)
     lines.append("sends to:")
-    for i, (parent, grad) in enumerate(zip(tensor._ctx.parents, step.input_grads)):
+    for i, (parent, grad) in enumerate(zip(tensor.grad_fn.parents, step.input_grads)):
         label = f"  input {i} ({name_of(parent)} {_shape(parent.shape)}): "
         if grad is None:
             lines.append(label + ("nothing (needs no gradient)" if not parent.requires_grad else "nothing"))
