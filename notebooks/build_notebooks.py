@@ -99,8 +99,9 @@ AUTOGRAD_BASICS: List[Cell] = [
     md("""
         ## Backward, one step at a time
 
-        `L.backward_steps()` is `L.backward()` cut into steps: one per node, in reverse
-        topological order (the loss first, the leaves last). Each step shows
+        `L.backward_steps()` is `L.backward()` cut into steps: one per node, in PyTorch's order
+        (the loss first; a node once every op that used it has sent its share, the most recent
+        first; a leaf as soon as its gradient is complete). Each step shows
 
         * the op and its derivative **rule**,
         * the gradient **arriving** at the node: $\\partial L / \\partial(\\text{node})$,
@@ -653,10 +654,8 @@ CONV_BACKPROP: List[Cell] = [
 
         One image (1 channel, 5×5), one 3×3 kernel, padding 1. The graph shows the primitives:
         `pad`, the `windows` view (every 3×3 patch), a `permute`/`reshape` into a patch matrix
-        ("im2col"), the `matmul` with the kernel, and the bias `add`. (For small images whose
-        input gradient is needed, `conv2d` also moves the batch axis innermost first — the first
-        `permute` — and stores the result back in the usual layout — `contiguous`. That changes
-        only the memory layout, for speed; the values and gradients are the same.)
+        ("im2col"), the `matmul` with the kernel, the `reshape`/`permute` back to (N, C, H, W), and
+        the bias `add` — the same steps for every image size and batch size.
     """),
     code("""
         x = t64(rng.standard_normal((1, 1, 5, 5)), requires_grad=True)

@@ -82,8 +82,7 @@ class Function:
                     fn.join_graph(out)
                     break
         if state.anomaly:
-            fn.created_at = user_frame()
-            check_finite(data, "forward", fn)
+            fn.check_forward(data)
         return out
 
     def join_graph(self, out: Tensor) -> None:
@@ -98,6 +97,11 @@ class Function:
             self.inplace_changes_seen = state.inplace_changes
             if self.saves_inputs:
                 self.versions = saved_versions(self.parents)
+
+    def check_forward(self, data: np.ndarray) -> None:
+        """Anomaly mode: remember where the user built this op, and refuse a NaN/Inf result."""
+        self.created_at = user_frame()
+        check_finite(data, "forward", self)
 
     def forward(self, *arrays: np.ndarray, **params: Any) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
