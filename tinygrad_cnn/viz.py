@@ -924,3 +924,7 @@ def render(digraph: Any, path: Union[str, "os.PathLike[str]"], format: Optional[
             raise missing(e) from e
         os.replace(produced, path)
     return path
+
+
+from .player import player, save_player  # noqa: E402  (the HTML player, player.py, is built on the drawing above)
+__all__ += ["save_player", "player"]
