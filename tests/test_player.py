@@ -120,6 +120,7 @@ def test_player_leaves_the_graph_and_grads_as_found():
     model, loss = lenet_loss()
     player_html(loss, model)
     assert all(p.grad is None for p in model.parameters())
+    assert loss._ctx.out_grad is None and loss._ctx.input_grads is None  # draw_graph shows no gradient yet
     loss.backward()  # the graph is still there
     reference_model, reference = lenet_loss()
     reference.backward()
@@ -220,3 +221,21 @@ def test_committed_lenet_player_replays_todays_backward():
     assert [(s["op"], s["rule"]) for s in data] == [(s.op, s.rule) for s in steps], \
         "regenerate it: python -m tinygrad_cnn player --model lenet --out viz/lenet_player.html"
     assert len(page.encode("utf-8")) < 5 * 1024 * 1024 and 'id="slider"' in page
+
+
+@needs_render
+def test_names_and_titles_cannot_break_out_of_the_page():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    x.name = "</script><script>alert(1)</script>"
+    page = player_html((x * x).sum(), title="<b>x & y</b>")
+    assert page.count("</script>") == 2 and "alert(1)</script>" not in page
+    assert "<title>&lt;b&gt;x &amp; y&lt;/b&gt;</title>" in page
+    assert page_data(page)["steps"][-1]["name"] == x.name
+
+
+@needs_render
+def test_a_leaf_alone_is_one_step():
+    x = Tensor(3.0, requires_grad=True)
+    data = page_data(player_html(x))["steps"]
+    assert [(s["op"], s["value"], s["grad"]["numbers"]) for s in data] == [("leaf", "3", "1")]
+    assert x.grad is None
