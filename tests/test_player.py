@@ -171,6 +171,9 @@ def test_notebook_view_is_an_iframe_holding_the_page():
     assert shown.startswith("<iframe") and 'sandbox="allow-scripts"' in shown
     srcdoc = re.search(r'srcdoc="([^"]*)"', shown).group(1)
     assert html.unescape(srcdoc) == view.html and "<title>a neuron</title>" in view.html
+    assert f"height:{view.height}px" in shown and viz.player(o, height=300).height == 300
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    assert 440 <= viz.player((x * x).sum()).height < 720  # a small graph, a small frame
 
 
 @needs_render

@@ -66,15 +66,21 @@ def save_player(root: Tensor, path: PathLike, params: Any = None, title: Optiona
     return path
 
 
-def player(root: Tensor, params: Any = None, title: Optional[str] = None, *, height: int = 720,
+def player(root: Tensor, params: Any = None, title: Optional[str] = None, *, height: Optional[int] = None,
            max_nodes: int = DEFAULT_MAX_NODES) -> "PlayerView":
     """The player for ``root``'s backward pass, displayed inline by Jupyter (see ``save_player``).
 
     The notebook output is an HTML ``<iframe>`` holding the whole page, so it also plays in viewers
     of saved notebooks that run scripts (nbviewer, VS Code, a trusted JupyterLab notebook) and
-    several players in one notebook do not interfere. ``.save(path)`` writes the page as a file.
+    several players in one notebook do not interfere. ``height`` is the frame's height in pixels
+    (default: the graph's, between 440 and 720). ``.save(path)`` writes the page as a file.
     """
-    return PlayerView(player_html(root, params, title, max_nodes=max_nodes, what="player"), height)
+    page = player_html(root, params, title, max_nodes=max_nodes, what="player")
+    if height is None:
+        drawn = re.search(r'<svg width="[\d.]+pt" height="([\d.]+)pt"', page)
+        graph_px = float(drawn.group(1)) * 4 / 3 if drawn else 720.0  # 1pt = 4/3 px
+        height = int(min(max(graph_px + 110, 440), 720))  # 110 px: the heading and the controls
+    return PlayerView(page, height)
 
 
 class PlayerView:
