@@ -242,3 +242,20 @@ def test_a_leaf_alone_is_one_step():
     data = page_data(player_html(x))["steps"]
     assert [(s["op"], s["value"], s["grad"]["numbers"]) for s in data] == [("leaf", "3", "1")]
     assert x.grad is None
+
+
+def test_node_names_come_from_the_graph_when_it_knows_them():
+    from tinygrad_cnn.player import _prepare_svg, svg_node_names
+
+    x = Tensor([1.0], requires_grad=True)
+
+    class NamedGraph:  # a draw_graph result that names its nodes in graph order
+        tensor_nodes = {id(x): "n0"}
+
+    assert svg_node_names(NamedGraph(), [x]) == {id(x): "n0"}
+    assert svg_node_names(object(), [x]) == {id(x): viz.node_id(x)}
+    svg = ('<svg width="10pt" height="10pt"><g id="node1" class="node"><title>n0</title>'
+           '<text x="1">‖g‖ 2</text><text x="1">input</text></g></svg>')
+    prepared, renamed = _prepare_svg(svg, {"n0"})
+    assert renamed == {} and 'data-node="n0"' in prepared
+    assert '<text class="grad" x="1">‖g‖ 2</text><text x="1">input</text>' in prepared
