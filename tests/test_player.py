@@ -259,3 +259,13 @@ def test_node_names_come_from_the_graph_when_it_knows_them():
     prepared, renamed = _prepare_svg(svg, {"n0"})
     assert renamed == {} and 'data-node="n0"' in prepared
     assert '<text class="grad" x="1">‖g‖ 2</text><text x="1">input</text>' in prepared
+
+
+def test_a_model_no_batch_fits_is_a_one_line_error(monkeypatch, tmp_path, capsys):
+    from tinygrad_cnn import models
+
+    monkeypatch.setitem(models.MODELS, "odd", lambda generator=None: nn.Sequential(
+        nn.Conv2d(5, 2, 3, generator=generator), nn.Flatten(), nn.Linear(7, 10, generator=generator)))
+    assert main(["player", "--model", "odd", "--out", str(tmp_path / "odd.html")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: player: model 'odd' accepts none of the 5-channel image sizes") and err.count("\n") == 1

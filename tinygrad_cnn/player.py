@@ -30,10 +30,11 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .autograd import GraphReleasedError, Step, topological_order
+from .errors import TinygradError
 from .fileio import write_bytes
 from .tensor import Tensor
 
-__all__ = ["save_player", "player", "player_html", "PlayerView", "model_player", "player_models",
+__all__ = ["save_player", "player", "player_html", "PlayerView", "PlayerError", "model_player", "player_models",
            "MAX_NUMBERS"]
 
 # Tensors with at most this many elements are shown as numbers (values and gradients) beside the graph.
@@ -41,6 +42,10 @@ MAX_NUMBERS = 16
 DEFAULT_MAX_NODES = 2000
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+
+class PlayerError(TinygradError, ValueError):
+    """A player that cannot be made: a graph too large, or a model without a batch that fits it."""
 
 
 # ================================ public functions ===============================================
@@ -121,7 +126,7 @@ def player_html(root: Tensor, params: Any = None, title: Optional[str] = None, *
     _check_replayable(order, what)
     drawn = _graph_tensors(order)
     if len(drawn) > max_nodes:
-        raise ValueError(f"{what}: the graph has {len(drawn)} nodes, more than max_nodes={max_nodes}; the "
+        raise PlayerError(f"{what}: the graph has {len(drawn)} nodes, more than max_nodes={max_nodes}; the "
                          f"player draws every op (one node per step), so pass max_nodes={len(drawn)} to "
                          "draw it anyway, or step through a smaller model")
     names = {id(t): n for n, t in viz._named_params(params, what)}
@@ -392,6 +397,7 @@ main{flex:1;display:flex;min-height:0}
 #panel p{margin:2px 0}
 #where{font-weight:600}
 #op{font:600 16px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+#rule:empty{display:none}
 #rule{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#fff6e8;border-left:3px solid {{CURRENT}};padding:4px 6px}
 pre{margin:2px 0 6px;padding:4px 6px;background:#f3f3f3;border-radius:3px;font-size:12px;white-space:pre-wrap}
 .input{margin:6px 0;padding-left:8px;border-left:2px solid #ddd}
@@ -560,7 +566,7 @@ def _model_and_batch(name: str, seed: int) -> Tuple[Any, np.ndarray, np.ndarray]
     from . import gallery
 
     if name not in player_models():
-        raise ValueError(f"player: unknown model {name!r}; choose one of {', '.join(player_models())}")
+        raise PlayerError(f"player: unknown model {name!r}; choose one of {', '.join(player_models())}")
     try:
         return gallery.model_and_batch(name, seed)
     except ValueError:  # a model registered after the gallery learnt its batch: find a size that fits
@@ -572,14 +578,16 @@ def _probe_batch(name: str, seed: int) -> Tuple[Any, np.ndarray, np.ndarray]:
     """A registered model with a random batch of the first image size it accepts."""
     from . import train
     from .autograd import no_grad
-    from .errors import TinygradError
     from .models import build_model
 
-    model = build_model(name, generator=np.random.default_rng(seed))
+    try:
+        model = build_model(name, generator=np.random.default_rng(seed))
+    except TypeError:  # a factory that draws its own weights
+        model = build_model(name)
     channels = next((m.in_channels for m in model.modules() if hasattr(m, "in_channels")), 1)
     classes = [m.out_features for m in model.modules() if hasattr(m, "out_features")]
-    size = getattr(train, "MODEL_IMAGE_SIZE", {}).get(name)
-    sizes = [tuple(size)] if size else [(8, 8), (28, 28), (32, 32), (64, 64)]
+    size = tuple(getattr(train, "MODEL_IMAGE_SIZE", {}).get(name) or ())
+    sizes = [size[-2:]] if len(size) >= 2 else [(8, 8), (28, 28), (32, 32), (64, 64)]
     rng = np.random.default_rng(seed)
     for height, width in sizes:
         images = rng.random((4, channels, height, width), dtype=np.float32)
@@ -589,7 +597,7 @@ def _probe_batch(name: str, seed: int) -> Tuple[Any, np.ndarray, np.ndarray]:
         except (TinygradError, ValueError):
             continue
         return model, images, rng.integers(0, classes[-1] if classes else 10, len(images))
-    raise ValueError(f"player: model {name!r} accepts none of the image sizes {sizes}")
+    raise PlayerError(f"player: model {name!r} accepts none of the {channels}-channel image sizes {sizes}")
 
 
 from . import viz  # noqa: E402  (viz shows the player as viz.save_player; it is imported last, as tensor.py does with ops)
