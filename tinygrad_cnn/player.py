@@ -113,7 +113,10 @@ class PlayerView:
 
 def player_html(root: Tensor, params: Any = None, title: Optional[str] = None, *,
                 max_nodes: int = DEFAULT_MAX_NODES, what: str = "player_html") -> str:
-    """The player page for ``root``'s backward pass, as one HTML string (see ``save_player``)."""
+    """The player page for ``root``'s backward pass, as one HTML string (see ``save_player``).
+
+    ``what`` is the function name that error messages start with.
+    """
     if not isinstance(root, Tensor):
         raise TypeError(f"{what}: root must be a Tensor (the loss), got {type(root).__name__}")
     if not root.requires_grad:
@@ -600,4 +603,5 @@ def _probe_batch(name: str, seed: int) -> Tuple[Any, np.ndarray, np.ndarray]:
     raise PlayerError(f"player: model {name!r} accepts none of the {channels}-channel image sizes {sizes}")
 
 
-from . import viz  # noqa: E402  (viz shows the player as viz.save_player; it is imported last, as tensor.py does with ops)
+# viz imports this module (viz.save_player, viz.player), so viz comes last, as ops does in tensor.py
+from . import viz  # noqa: E402
