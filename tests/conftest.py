@@ -14,6 +14,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 pytest_plugins = ["player_support"]  # headless Chromium for the player's browser tests, and their skip line
 
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """One line saying how many PyTorch parity tests were skipped, and how to run them."""
     skipped = [report for report in terminalreporter.stats.get("skipped", [])
