@@ -120,7 +120,7 @@ def test_player_leaves_the_graph_and_grads_as_found():
     model, loss = lenet_loss()
     player_html(loss, model)
     assert all(p.grad is None for p in model.parameters())
-    assert loss._ctx.out_grad is None and loss._ctx.input_grads is None  # draw_graph shows no gradient yet
+    assert loss.grad_fn.out_grad is None and loss.grad_fn.input_grads is None  # draw_graph shows no gradient yet
     loss.backward()  # the graph is still there
     reference_model, reference = lenet_loss()
     reference.backward()
@@ -133,10 +133,10 @@ def test_player_after_a_retained_backward_does_not_add_to_the_gradients():
     model, loss = lenet_loss()
     loss.backward(retain_graph=True)
     before = [p.grad for p in model.parameters()]
-    out_grad = loss._ctx.out_grad
+    out_grad = loss.grad_fn.out_grad
     player_html(loss, model)
     assert all(p.grad is b for p, b in zip(model.parameters(), before))
-    assert loss._ctx.out_grad is out_grad
+    assert loss.grad_fn.out_grad is out_grad
 
 
 def test_released_graph_is_refused_with_a_way_out(tmp_path):
@@ -252,12 +252,11 @@ def test_node_names_come_from_the_graph_when_it_knows_them():
     class NamedGraph:  # a draw_graph result that names its nodes in graph order
         tensor_nodes = {id(x): "n0"}
 
-    assert svg_node_names(NamedGraph(), [x]) == {id(x): "n0"}
-    assert svg_node_names(object(), [x]) == {id(x): viz.node_id(x)}
+    assert svg_node_names(NamedGraph()) == {id(x): "n0"}
     svg = ('<svg width="10pt" height="10pt"><g id="node1" class="node"><title>n0</title>'
            '<text x="1">‖g‖ 2</text><text x="1">input</text></g></svg>')
-    prepared, renamed = _prepare_svg(svg, {"n0"})
-    assert renamed == {} and 'data-node="n0"' in prepared
+    prepared = _prepare_svg(svg)
+    assert 'data-node="n0"' in prepared
     assert '<text class="grad" x="1">‖g‖ 2</text><text x="1">input</text>' in prepared
 
 

@@ -138,27 +138,19 @@ def player_html(root: Tensor, params: Any = None, title: Optional[str] = None, *
         # drawn while the walk's gradients are in place: every edge has its final colour, and
         # the page greys out the ones a step has not reached yet
         graph = viz.draw_graph(root, params, group_modules=True, max_nodes=max_nodes)
-        node_names = svg_node_names(graph, drawn)
+        node_names = svg_node_names(graph)
         svg = _render_svg(graph, what)
         records = [_step_record(s, names, node_names) for s in steps]
-    svg, renamed = _prepare_svg(svg, set(node_names.values()))
-    for record in records:
-        record["node"] = renamed.get(record["node"], record["node"])
+    svg = _prepare_svg(svg)
     return _page(title or "Backprop, step by step", svg, records)
 
 
 # ================================ the graph, as the page sees it =================================
 
-def svg_node_names(graph: Any, tensors: Sequence[Tensor]) -> Dict[int, str]:
-    """id(tensor) -> the DOT name of its node in ``graph`` (the ``<title>`` of its SVG ``<g class="node">``).
-
-    The one place that knows how ``draw_graph`` names nodes: its graph's ``tensor_nodes`` mapping
-    where it has one, else ``viz.node_id``.
-    """
-    known = getattr(graph, "tensor_nodes", None)
-    if known is not None:
-        return {i: str(name) for i, name in dict(known).items()}
-    return {id(t): viz.node_id(t) for t in tensors}
+def svg_node_names(graph: Any) -> Dict[int, str]:
+    """id(tensor) -> the DOT name of its node in ``graph`` (the ``<title>`` of its SVG ``<g class="node">``),
+    as ``draw_graph`` records it in ``graph.tensor_nodes``."""
+    return {i: str(name) for i, name in graph.tensor_nodes.items()}
 
 
 def _graph_tensors(order: List[Tensor]) -> List[Tensor]:
@@ -166,8 +158,8 @@ def _graph_tensors(order: List[Tensor]) -> List[Tensor]:
     seen = {id(t) for t in order}
     extra = []
     for t in order:
-        if t._ctx is not None:
-            for p in t._ctx.parents:
+        if t.grad_fn is not None:
+            for p in t.grad_fn.parents:
                 if id(p) not in seen:
                     seen.add(id(p))
                     extra.append(p)
@@ -191,23 +183,10 @@ _TEXT = re.compile(r"<text\b([^>]*)>([^<]*)</text>")
 _GRADIENT_ROWS = ("‖g‖", "grad ", "mean ", "▼", "▲")
 
 
-def _prepare_svg(svg: str, node_names: "set[str]") -> Tuple[str, Dict[str, str]]:
-    """Graphviz's SVG made fit for the page: stable names, data attributes, gradient rows marked.
-
-    Returns the SVG and the renaming of node names it applied (old -> new; empty when none).
-    """
+def _prepare_svg(svg: str) -> str:
+    """Graphviz's SVG made fit for the page: no prolog or comments, data attributes, gradient rows marked."""
     svg = svg[svg.index("<svg"):]  # drop the XML prolog and DOCTYPE: the SVG lives inside HTML
     svg = re.sub(r"<!--.*?-->\n?", "", svg, flags=re.S)  # graphviz's comments repeat the names
-    legacy = {name for name in node_names if re.fullmatch(r"t\d+", name)}
-    renamed: Dict[str, str] = {}
-    if legacy:
-        # names made of id(): rename to n0, n1, ... in the order the SVG lists them, so the same
-        # graph gives the same file every time
-        for found in re.findall(r"\bt\d+\b", svg):
-            if found in legacy and found not in renamed:
-                renamed[found] = f"n{len(renamed)}"
-        svg = re.sub(r"\bt\d+\b", lambda m: renamed.get(m.group(0), m.group(0)), svg)
-
     def annotate(match: "re.Match[str]") -> str:
         kind, title = match.group(1), html.unescape(match.group(2))
         head = match.group(0)
@@ -227,7 +206,7 @@ def _prepare_svg(svg: str, node_names: "set[str]") -> Tuple[str, Dict[str, str]]
             return f'<text class="grad"{attrs}>{text}</text>'
         return match.group(0)
 
-    return _TEXT.sub(mark, svg), renamed
+    return _TEXT.sub(mark, svg)
 
 
 # ================================ the steps ======================================================
@@ -236,7 +215,7 @@ def _prepare_svg(svg: str, node_names: "set[str]") -> Tuple[str, Dict[str, str]]
 def _graph_left_as_found(order: List[Tensor]) -> Iterator[None]:
     """Let a backward walk run, then put back every ``.grad`` and what each op remembered of one."""
     grads = [(t, t.grad) for t in order]
-    remembered = [(t._ctx, t._ctx.out_grad, t._ctx.input_grads) for t in order if t._ctx is not None]
+    remembered = [(t.grad_fn, t.grad_fn.out_grad, t.grad_fn.input_grads) for t in order if t.grad_fn is not None]
     for t in order:  # the picture shows this backward's gradients only, not earlier accumulations
         t.grad = None
     try:
@@ -250,17 +229,17 @@ def _graph_left_as_found(order: List[Tensor]) -> Iterator[None]:
 
 def _check_replayable(order: List[Tensor], what: str) -> None:
     for t in order:
-        if t._ctx is not None and t._ctx.released:
+        if t.grad_fn is not None and t.grad_fn.released:
             raise GraphReleasedError(
                 f"{what}: the graph below this tensor was freed by an earlier backward() (the "
-                f"{t._ctx.name} op's saved values are gone), so its steps cannot be replayed; build the "
+                f"{t.grad_fn.name} op's saved values are gone), so its steps cannot be replayed; build the "
                 "loss again and call the player before backward, or use backward(retain_graph=True)")
 
 
 def _step_record(step: Step, names: Dict[int, str], node_names: Dict[int, str]) -> Dict[str, Any]:
     """What the page shows for one step: plain strings, formatted here once."""
     tensor = step.tensor
-    ctx = tensor._ctx
+    ctx = tensor.grad_fn
     record: Dict[str, Any] = {
         "node": node_names.get(id(tensor)),
         "op": step.op,
@@ -287,8 +266,8 @@ def _name_of(t: Tensor, names: Dict[int, str]) -> str:
         return names[id(t)]
     if t.name:
         return str(t.name)
-    if t._ctx is not None:
-        return t._ctx.name
+    if t.grad_fn is not None:
+        return t.grad_fn.name
     return "input" if t.requires_grad or t.size > 1 else "const"
 
 
