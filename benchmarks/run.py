@@ -64,9 +64,27 @@ def machine_header() -> str:
     return "\n".join(lines)
 
 
-def peak_memory(engine: str, steps: int) -> Optional[float]:
+def peak_memory(name: str, engine: str, steps: int = 3) -> Optional[float]:
+    """Peak memory (MiB) of ``steps`` training steps of workload ``name`` with ``engine`` alone, in a
+    fresh process: the peak resident set during the steps minus the resident set just before them
+    (libraries, model and batch loaded), so PyTorch's ~300 MiB of libraries do not count."""
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec; writing 5 to
+    # clear_refs resets VmHWM to the current resident set, so the peak is the steps' own
+    code = (f"import sys; sys.path.insert(0, {HERE!r}); sys.path.insert(0, {ROOT!r}); import workloads\n"
+            "kib = lambda key: [int(l.split()[1]) for l in open('/proc/self/status') if l.startswith(key)][0]\n"
+            f"step = workloads.build({name!r}, {engine!r})\n"
+            "open('/proc/self/clear_refs', 'w').write('5'); before = kib('VmRSS')\n"
+            f"[step() for _ in range({steps})]\n"
+            "print((kib('VmHWM') - before) / 1024)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"  memory ({name}, {engine}) failed: {done.stderr.strip().splitlines()[-1:]}")
+        return None
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def process_peak(engine: str, steps: int) -> Optional[float]:
     """Peak RSS (MiB) of a fresh process running ``steps`` LeNet training steps with ``engine`` alone."""
-    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec
     code = (f"import sys; sys.path.insert(0, {HERE!r}); sys.path.insert(0, {ROOT!r}); import workloads; "
             "from tinygrad_cnn.allocator import tune_allocator; tune_allocator(); "
             f"step = workloads.build('lenet', {engine!r}); [step() for _ in range({steps})]; "
@@ -82,6 +100,10 @@ def fmt_time(seconds: float, unit: str) -> str:
     return f"{seconds * 1e6:.2f} µs" if unit == "us" else f"{seconds * 1e3:.2f} ms"
 
 
+def fmt_mib(mib: Optional[float]) -> str:
+    return "n/a" if mib is None else f"{mib:.0f} MiB"
+
+
 def run(steps: int, only: Optional[List[str]]) -> str:
     rows = []
     for name, meta in workloads.WORKLOADS.items():
@@ -95,24 +117,36 @@ def run(steps: int, only: Optional[List[str]]) -> str:
         for engine in engines:
             step = workloads.build(name, engine)
             samples[engine] = [t / per for t in time_steps(step, meta.get("steps", steps), meta.get("warmup", 5))]
+            del step
         results: Dict[str, Tuple[float, float, float]] = {}
         for engine, times in samples.items():
             results[engine] = (statistics.median(times), min(times), max(times))
             print(f"{name:>10} {engine:>5}: median {fmt_time(results[engine][0], meta['unit'])}", flush=True)
         ours = results["ours"]
         theirs = results.get("torch")
-        ratio = f"{ours[0] / theirs[0]:.2f}x" if theirs else "n/a"
-        rows.append((meta["title"], fmt_time(ours[0], meta["unit"]),
+        ratio = ours[0] / theirs[0] if theirs else None
+        verdict = "" if ratio is None or "limit" not in meta else (" ✓" if ratio <= meta["limit"] else " ✗")
+        memory = ["", ""]
+        if not meta.get("no_memory"):
+            ours_mib = peak_memory(name, "ours")
+            torch_mib = peak_memory(name, "torch") if torch else None
+            mark = "" if ours_mib is None or torch_mib is None else (" ✓" if ours_mib <= torch_mib else " ✗")
+            memory = [fmt_mib(ours_mib) + mark, fmt_mib(torch_mib)]
+            print(f"{name:>10} memory: ours {memory[0]}, torch {memory[1]}", flush=True)
+        title = meta["title"] + (f" ({workloads.vgg_source()})" if name == "vgg" else "")
+        rows.append((title, fmt_time(ours[0], meta["unit"]),
                      f"{fmt_time(ours[1], meta['unit'])} – {fmt_time(ours[2], meta['unit'])}",
-                     fmt_time(theirs[0], meta["unit"]) if theirs else "n/a", ratio, meta["target"]))
+                     fmt_time(theirs[0], meta["unit"]) if theirs else "n/a",
+                     f"{ratio:.2f}x{verdict}" if ratio is not None else "n/a", meta["target"], *memory))
     if not only or "memory" in only:
-        ours_mib, torch_mib = peak_memory("ours", 50), peak_memory("torch", 50) if torch else None
+        ours_mib, torch_mib = process_peak("ours", 50), process_peak("torch", 50) if torch else None
         if ours_mib is not None:
             rows.append(("peak memory, 50 LeNet steps in one process", f"{ours_mib:.0f} MiB", "",
                          f"{torch_mib:.0f} MiB" if torch_mib else "n/a",
-                         f"{ours_mib / torch_mib:.2f}x" if torch_mib else "n/a", "≤ 80 MiB"))
-    table = ["| workload | tinygrad_cnn (median) | min – max | PyTorch CPU (median) | ratio | target |",
-             "| --- | --- | --- | --- | --- | --- |"]
+                         f"{ours_mib / torch_mib:.2f}x" if torch_mib else "n/a", "≤ 80 MiB", "", ""))
+    table = ["| workload | tinygrad_cnn (median) | min – max | PyTorch CPU (median) | ratio | target "
+             "| step memory, ours | step memory, PyTorch |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     table += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(table)
 
@@ -121,7 +155,9 @@ def write_results(table: str, update_readme: bool) -> None:
     """Write benchmarks/results.md atomically and refresh the README's table between the markers."""
     stamp = time.strftime("%Y-%m-%d")
     body = f"# Benchmark results ({stamp})\n\nTraining step = forward + backward + SGD update; " \
-           f"median of the timed steps after warm-up, both engines in one process.\n\n" \
+           f"median of the timed steps after warm-up, both engines in one process. Step memory = peak " \
+           f"resident memory during 3 training steps minus the resident memory just before them, each " \
+           f"workload and engine in a fresh process (target: ours ≤ PyTorch's).\n\n" \
            f"{machine_header()}\n\n{table}\n"
     path = os.path.join(HERE, "results.md")
     with open(path + ".tmp", "w") as f:

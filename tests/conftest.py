@@ -12,6 +12,8 @@ settings.register_profile("ci", max_examples=200, deadline=None)
 settings.register_profile("long", max_examples=5000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+pytest_plugins = ["player_support"]  # headless Chromium for the player's browser tests, and their skip line
+
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """One line saying how many PyTorch parity tests were skipped, and how to run them."""

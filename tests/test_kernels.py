@@ -49,6 +49,8 @@ WINDOW_CASES = [
     ((64, 6, 14, 14), (5, 5), (1, 1), (1, 1), (2, 3)),  # LeNet's second conv (fast paths)
     ((64, 16, 10, 10), (2, 2), (2, 2), (1, 1), (2, 3)),  # LeNet's second pool
     ((32, 8, 12, 12), (3, 3), (2, 2), (1, 1), (2, 3)),  # overlapping pooling
+    ((8, 4, 32, 32), (32, 32), (32, 32), (1, 1), (2, 3)),  # global pooling: many taps, one copy
+    ((3, 2, 13, 11), (4, 3), (5, 4), (1, 1), (2, 3)),   # gaps, few windows: one copy, zeros kept
     ((6, 3, 11, 12), (3, 2), (2, 1), (2, 3), (2, 3)),   # narrow conv, batch-innermost fold, stride + dilation
     ((1, 4, 9, 9), (3, 3), (1, 1), (1, 1), (2, 3)),     # batch 1
     ((4, 2, 12, 13), (3, 2), (1, 2), (2, 3), (2, 3)),   # stride 1 along H: rows, then columns
@@ -152,7 +154,14 @@ def test_equal_mask_equals_comparison(shape, axes):
 
 
 MATMUL_SHAPES = [((3, 4), (4, 5)), ((1, 1), (1, 1)), ((6, 9000), (9000, 16)), ((2, 3, 4), (4, 2)),
-                 ((16, 20000), (20000, 6)), ((5, 1), (1, 7))]
+                 ((16, 20000), (20000, 6)), ((5, 1), (1, 7)),
+                 ((64, 5000), (5000, 80)),                  # long inner, large result: asked transposed
+                 ((8, 1, 9), (8, 9, 300)),                  # depthwise conv forward: numpy's loops
+                 ((8, 9, 1), (8, 1, 300)),                  # its input gradient: outer products
+                 ((8, 1, 300), (8, 300, 9)),                # its weight gradient
+                 ((3, 20, 16), (3, 16, 40)),                # grouped conv with a short side
+                 ((2, 1, 4, 3), (5, 3, 6)),                 # broadcast batch dimensions
+                 ((4, 20, 30), (4, 30, 25))]                # an ordinary stack: BLAS
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -165,6 +174,7 @@ def test_matmul_equals_at(a_shape, b_shape, order, dtype):
     tol = 1e-4 if dtype == np.float32 else 1e-10
     np.testing.assert_allclose(out, a @ b, rtol=tol, atol=tol * np.sqrt(a_shape[-1]))
     assert out.dtype == dtype
+    assert out.shape == (a @ b).shape
     if order == "F" and out.ndim == 2:
         assert out.flags.f_contiguous
     if order == "C" or out.ndim > 2:
@@ -206,3 +216,16 @@ def test_ops_py_holds_no_speed_code():
 
     source = inspect.getsource(ops)
     assert not re.search(r"_cache_chunks|_trailing_taps|_long_inner|tiles_exactly|cache-sized|as_strided", source)
+
+
+def test_fold_of_an_im2col_gradient_is_stored_like_it():
+    """A gradient stored (C, KH, KW, N, OH, OW) folds into an array stored (C, N, H, W): same values
+    as the reference, the leading axes in g's memory order, the image rows still contiguous."""
+    rng = np.random.default_rng(8)
+    stored = rng.standard_normal((3, 3, 3, 2, 16, 16)).astype(np.float32)  # (C, KH, KW, N, OH, OW)
+    g = stored.transpose(3, 0, 4, 5, 1, 2)                                 # (N, C, OH, OW, KH, KW)
+    out = kernels.fold_windows(g, (2, 3, 18, 18), (3, 3), (1, 1), (1, 1), (2, 3))
+    np.testing.assert_allclose(out, reference_fold(g, (2, 3, 18, 18), (3, 3), (1, 1), (1, 1), (2, 3)), rtol=1e-5, atol=1e-5)
+    assert out.strides[1] > out.strides[0] > out.strides[2] > out.strides[3] == 4
+    plain = kernels.fold_windows(np.ascontiguousarray(g), (2, 3, 18, 18), (3, 3), (1, 1), (1, 1), (2, 3))
+    assert plain.flags.c_contiguous   # a row-major gradient folds into a row-major array

@@ -1,4 +1,4 @@
-"""The command line: ``python -m tinygrad_cnn train ...`` and ``python -m tinygrad_cnn graph ...``.
+"""The command line: ``python -m tinygrad_cnn train ...``, ``graph ...``, ``player ...`` and ``gallery``.
 
 Bad input ends with a one-line error and exit status 2 (usage) or 1 (data, checkpoint), never a
 traceback.
@@ -98,6 +98,18 @@ def _graph_parser(sub: "argparse._SubParsersAction") -> None:
     p.add_argument("--seed", type=seed_type, default=0, help="the model's weights and the batch follow from it")
 
 
+def _player_parser(sub: "argparse._SubParsersAction") -> None:
+    from .player import player_models
+
+    p = sub.add_parser("player", help="write an HTML page that steps through backward on a model",
+                       description="Write one self-contained HTML page that replays backward on one batch, step "
+                                   "by step: the graph, each step's op, rule and gradient. Opens in any browser, offline.")
+    p.add_argument("--model", choices=player_models(), default="lenet")
+    p.add_argument("--out", default=None, help="the .html file to write (its folder is created); "
+                                               "default viz/<model>_player.html")
+    p.add_argument("--seed", type=int, default=0)
+
+
 def _gallery_parser(sub: "argparse._SubParsersAction") -> None:
     p = sub.add_parser("gallery", help="regenerate the committed pictures in viz/",
                        formatter_class=DefaultsFormatter)
@@ -111,6 +123,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
     _graph_parser(sub)
+    _player_parser(sub)
     _gallery_parser(sub)
     args = parser.parse_args(argv)
     try:
@@ -133,6 +146,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
             path = draw_model(args.model, out, collapse=not args.expand, seed=args.seed)
             print(f"graph: {path}")
+        elif args.command == "player":
+            from .player import model_player
+
+            path = model_player(args.model, args.out or os.path.join("viz", f"{args.model}_player.html"),
+                                seed=args.seed)
+            print(f"player: {path}")
         elif args.command == "gallery":
             from .gallery import make_gallery
 

@@ -12,6 +12,7 @@ from .data import load_digits
 from .models import digits_cnn, lenet5, mlp, vgg
 from .nn import Linear, Module, Sigmoid, Sequential
 from .tensor import Tensor
+from .player import model_player
 from .viz import draw_graph, render
 
 
@@ -106,6 +107,7 @@ def make_gallery(out: str = "viz", seed: int = 0) -> List[str]:
         "lenet_ops.svg": lambda: draw_model("lenet", os.path.join(out, "lenet_ops.svg"), collapse=False, seed=seed),
         "digits_cnn.svg": lambda: draw_model("cnn", os.path.join(out, "digits_cnn.svg"), collapse=True, seed=seed),
         "keras.svg": lambda: draw_model("keras", os.path.join(out, "keras.svg"), collapse=True, seed=seed),
+        "lenet_player.html": lambda: model_player("lenet", os.path.join(out, "lenet_player.html"), seed=seed),
     }
     for name, make in pictures.items():
         try:

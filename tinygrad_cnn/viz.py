@@ -1047,3 +1047,7 @@ def render(digraph: Any, path: Union[str, "os.PathLike[str]"], format: Optional[
             f"`dot -T{fmt} {dot_path} -o {path}`).") from None
     write_bytes(path, picture)
     return path
+
+
+from .player import player, save_player  # noqa: E402  (the HTML player, player.py, is built on the drawing above)
+__all__ += ["save_player", "player"]
