@@ -113,10 +113,11 @@ draw_graph(L, step=mul_e, rankdir="LR")
 
 # %% [markdown]
 # `viz.step_frames(loss)` runs backward one step at a time and returns one picture per step.
-# Here is the whole walk as a strip of frames, on a fresh copy of the expression (the frames
-# run backward themselves). In a live notebook `viz.step_through(L)` puts the same frames behind
-# a slider (it needs `ipywidgets`); the gallery's `viz/lenet_player.html` replays a whole
-# LeNet's backward in any browser, one step per click.
+# Here is the walk as a strip of frames (every other step), on a fresh copy of the expression
+# (the frames run backward themselves). After it, `viz.player(loss)` puts every step in one
+# page that plays here and in any browser: step forward and back, with each step's rule and
+# numbers beside the picture (`.save("walk.html")` writes it as a file; the gallery's
+# [`viz/lenet_player.html`](../viz/lenet_player.html) does the same for a whole LeNet).
 
 # %%
 from IPython.display import display
@@ -133,6 +134,18 @@ print(len(frames), "frames; after the last one the leaves hold their gradients:"
 assert len(frames) == len(steps) and (a2.grad.item(), b2.grad.item()) == (6.0, -4.0)
 for frame in frames[1::2]:   # every other step, to keep the strip short
     display(frame)
+
+# %%
+from tinygrad_cnn.viz import player
+
+a3, b3, c3, f3 = leaf(2.0, "a"), leaf(-3.0, "b"), leaf(10.0, "c"), leaf(-2.0, "f")
+e3 = a3 * b3
+d3 = e3 + c3
+L3 = d3 * f3
+e3.name, d3.name, L3.name = "e", "d", "L"
+walk = player(L3)
+assert L3.grad_fn is not None and a3.grad is None     # the player leaves the graph and .grad as they were
+walk
 
 # %% [markdown]
 # ## Checking every local derivative with finite differences

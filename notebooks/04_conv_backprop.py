@@ -176,9 +176,10 @@ print("gradient on the padded image (the border is dropped by pad):\n", by_hand)
 
 # %% [markdown]
 # Three frames of that walk: the `matmul` step, the `windows` step (fold) and the `pad` step. The
-# node being processed is orange, the nodes done green, those still waiting white. (The gallery's
-# `viz/lenet_player.html` replays a whole LeNet's backward this way, one step per click, with
-# each step's rule and numbers beside the picture.)
+# node being processed is orange, the nodes done green, those still waiting white. Below them,
+# the player holds every step of the same backward (on a fresh graph): step through it and watch
+# the gradient reach `windows` and `pad`. The gallery's
+# [`viz/lenet_player.html`](../viz/lenet_player.html) does the same for a whole LeNet.
 
 # %%
 from IPython.display import display
@@ -186,6 +187,15 @@ from IPython.display import display
 for op in ("matmul", "windows", "pad"):
     step = next(s for s in conv_steps if s.op == op)
     display(draw_graph(loss_s, params={"weight": ws}, step=step, compact=True))
+
+# %%
+from tinygrad_cnn.viz import player
+
+x_fresh = t64(xs.numpy(), requires_grad=True)
+x_fresh.name = "x"
+w_fresh = t64(ws.numpy(), requires_grad=True)
+player((F.conv2d(x_fresh, w_fresh, padding=1) * t64(Gs)).sum(), params={"weight": w_fresh},
+       title="conv2d backward, step by step")
 
 # %% [markdown]
 # ## The weight gradient: a sum over every position (weight sharing)
