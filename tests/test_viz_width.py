@@ -81,3 +81,15 @@ def test_a_zero_gradient_from_a_zero_input_is_not_an_alarm():
     out.backward()
     graph = viz.draw_graph(out)
     assert "▼ zero gradient" in node_attrs(graph.source, name_of(graph, dead))
+
+
+def test_collapse_keeps_a_modules_scalars_inside_it_and_its_input_outside():
+    from tinygrad_cnn import nn
+
+    net = nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.Flatten(), nn.Linear(3 * 6 * 6, 4))
+    loss = F.cross_entropy(net(Tensor(np.ones((2, 1, 8, 8), dtype=np.float32))), [1, 2])
+    loss.backward()
+    source = viz.draw_graph(loss, net, collapse=True).source
+    assert "<B>const</B>" not in source           # batch norm's eps and its count are inside its node
+    assert "<B>1 · BatchNorm2d</B>" in source
+    assert "<B>input (2, 1, 8, 8) unfolded</B>" in source   # the image a conv unfolds stays outside

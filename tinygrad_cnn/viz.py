@@ -583,14 +583,19 @@ def _collapse(tensors: List[Tensor], nodes: Dict[int, _Node], root: Tensor, coll
             for p in t.grad_fn.parents:
                 consumers.setdefault(id(p), set()).add(id(t))
 
-    # a function drawn as one node (a loss: no Module of that name) takes in the constants only it
-    # reads (the detached max of log_softmax, the 1/N of the mean), so it is one node, not several
+    # a collapsed node takes in the constants only it reads, so it is one node, not several: a
+    # module its scalars (batch norm's eps), a function drawn as one node (a loss: no Module of
+    # that name) also its arrays (the detached max of log_softmax); a module's input arrays (the
+    # image a conv unfolds) stay visible
     member_of = {id(t): path for path, group in groups.items() for t in group}
     for t in tensors:
         if nodes[id(t)].kind in ("input", "const") and not t.requires_grad:
             paths = {member_of.get(c) for c in consumers.get(id(t), ())}
-            if len(paths) == 1 and None not in paths and kinds.get(next(iter(paths))) is None:
-                groups[next(iter(paths))].append(t)
+            if len(paths) != 1 or None in paths:
+                continue
+            path = next(iter(paths))
+            if nodes[id(t)].kind == "const" or kinds.get(path) is None:
+                groups[path].append(t)
 
     param_rank = {id(t): k for k, t in enumerate(tensors)}
     param_rank.update({i: -len(param_order) + k for k, i in enumerate(param_order)})
