@@ -42,7 +42,8 @@ manual_seed(0)  # every random draw below is repeatable
 
 # %%
 import tinygrad_cnn.functional as F
-from tinygrad_cnn.viz import draw_graph, describe_step
+from tinygrad_cnn.autograd import topological_order
+from tinygrad_cnn.viz import draw_graph
 
 rng = np.random.default_rng(0)
 
@@ -60,7 +61,7 @@ def correlate_valid(image, kernel):
 #
 # One image (1 channel, 5×5), one 3×3 kernel, padding 1. The graph shows the primitives: `pad`,
 # the `windows` view (every 3×3 patch), movement ops (`permute`, `reshape`) that lay the patches
-# out as the rows of a matrix ("im2col"), the `matmul` with the kernel, movement ops back to the
+# out as the columns of a matrix ("im2col"), the `matmul` with the kernel, movement ops back to the
 # image layout, and the bias `add`. Only `pad`, `windows` and `matmul` compute anything; the
 # movement ops only rearrange numbers, and their backward rearranges the gradient back.
 
@@ -74,7 +75,7 @@ G = t64(rng.standard_normal(out.shape))
 G.name = "G"  # L = sum(out * G), so dL/dout = G
 loss = (out * G).sum()
 loss.backward()
-ops = [t.grad_fn.name for t in __import__("tinygrad_cnn").autograd.topological_order(loss) if t.grad_fn]
+ops = [t.grad_fn.name for t in topological_order(loss) if t.grad_fn]   # the primitives, inputs first
 assert {"pad", "windows", "matmul"} <= set(ops) and ops.index("pad") < ops.index("windows") < ops.index("matmul")
 draw_graph(loss, params={"weight": w, "bias": bias})
 
