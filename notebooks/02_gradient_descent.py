@@ -227,7 +227,7 @@ ax.set_title("1000 steps from (-1.5, 2), each with its best learning rate")
 plt.show()
 
 # %% [markdown]
-# Why does plain SGD crawl? The valley is steep across and flat along its floor. The curvature is
+# What limits plain SGD? The valley is steep across and flat along its floor. The curvature is
 # the Hessian (the matrix of second derivatives); we get it from autograd by differentiating the
 # gradient once more (`create_graph=True`). At the minimum $(1, 1)$ its eigenvalues are about
 # $1002$ (across the valley) and $0.4$ (along the floor), a ratio of about 2,500. Gradient descent
