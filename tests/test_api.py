@@ -13,7 +13,7 @@ import tinygrad_cnn
 import tinygrad_cnn.functional as F
 from helpers import HAVE_TORCH, both, check_gradients, compare_with_torch, requires_torch, torch
 from tinygrad_cnn import DTypeError, ShapeError, Tensor, from_numpy, nn
-from tinygrad_cnn.special import erf
+from tinygrad_cnn.kernels import erf
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

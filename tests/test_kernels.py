@@ -222,10 +222,10 @@ def test_fold_of_an_im2col_gradient_is_stored_like_it():
     """A gradient stored (C, KH, KW, N, OH, OW) folds into an array stored (C, N, H, W): same values
     as the reference, the leading axes in g's memory order, the image rows still contiguous."""
     rng = np.random.default_rng(8)
-    stored = rng.standard_normal((3, 3, 3, 2, 16, 16)).astype(np.float32)  # (C, KH, KW, N, OH, OW)
+    stored = rng.standard_normal((3, 3, 3, 2, 32, 32)).astype(np.float32)  # (C, KH, KW, N, OH, OW)
     g = stored.transpose(3, 0, 4, 5, 1, 2)                                 # (N, C, OH, OW, KH, KW)
-    out = kernels.fold_windows(g, (2, 3, 18, 18), (3, 3), (1, 1), (1, 1), (2, 3))
-    np.testing.assert_allclose(out, reference_fold(g, (2, 3, 18, 18), (3, 3), (1, 1), (1, 1), (2, 3)), rtol=1e-5, atol=1e-5)
+    out = kernels.fold_windows(g, (2, 3, 34, 34), (3, 3), (1, 1), (1, 1), (2, 3))  # wide: not folded by rows
+    np.testing.assert_allclose(out, reference_fold(g, (2, 3, 34, 34), (3, 3), (1, 1), (1, 1), (2, 3)), rtol=1e-5, atol=1e-5)
     assert out.strides[1] > out.strides[0] > out.strides[2] > out.strides[3] == 4
-    plain = kernels.fold_windows(np.ascontiguousarray(g), (2, 3, 18, 18), (3, 3), (1, 1), (1, 1), (2, 3))
+    plain = kernels.fold_windows(np.ascontiguousarray(g), (2, 3, 34, 34), (3, 3), (1, 1), (1, 1), (2, 3))
     assert plain.flags.c_contiguous   # a row-major gradient folds into a row-major array

@@ -20,7 +20,7 @@ import numpy as np
 from . import kernels
 from .autograd import check_finite, next_sequence_nr, state, user_frame
 from .errors import ShapeError
-from .special import erf
+from .kernels import erf
 from .tensor import Tensor
 
 
