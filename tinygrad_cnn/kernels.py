@@ -27,7 +27,7 @@ LONG_INNER_MIN_RESULT = 4096  # ... with a result this large is asked of BLAS tr
 SINGLE_THREAD_BELOW = 1 << 24  # products with fewer multiply-adds run on one BLAS thread
 SMALL_MATRIX = 16        # stacked products with a side this short run in numpy's loops, not BLAS
 BATCH_INNERMOST_BELOW = 16  # conv gradients narrower than this (OW) are folded with the batch innermost
-ROWS_THEN_COLUMNS_BELOW = 32  # ... or, for stride 1 along H, one kernel row and then one column at a time
+ROWS_THEN_COLUMNS_BELOW = 16  # ... or, for stride 1 along H, one kernel row and then one column at a time
 
 
 # ================================ sliding windows ================================================
