@@ -271,21 +271,7 @@ assert a.grad.item() == b.item() + 1
 # $y = \tanh(a \cdot b) + a$ at $a = 0.5$, $b = -1.5$. Hint: `a` is used twice.
 
 # %%
-def check(name, yours, expected, atol=1e-6):
-    """Compare your answer with autograd's and say how it went; True when they agree."""
-    expected = np.asarray(expected.numpy() if hasattr(expected, "numpy") else expected, dtype=np.float64)
-    if yours is ...:
-        print(f"{name}: not answered yet - replace the ... with your formula")
-        return False
-    yours = np.asarray(yours.numpy() if hasattr(yours, "numpy") else yours, dtype=np.float64)
-    if yours.shape != expected.shape:
-        print(f"{name}: your answer has shape {yours.shape}, autograd's has shape {expected.shape}")
-        return False
-    if np.allclose(yours, expected, atol=atol, rtol=1e-5):
-        print(f"{name}: correct!")
-        return True
-    print(f"{name}: not quite - the largest difference from autograd is {np.abs(yours - expected).max():.3g}")
-    return False
+from tinygrad_cnn.gradcheck import check_answer as check   # compares with autograd, prints a verdict
 
 a_value, b_value = 0.5, -1.5
 a, b = leaf(a_value, "a"), leaf(b_value, "b")

@@ -450,3 +450,17 @@ def test_every_op_node_has_a_creation_sequence_number():
     z = y + 1
     assert z.grad_fn.sequence_nr > y.grad_fn.sequence_nr >= 0
     assert x.grad_fn is None and (Tensor(1.0) * 2).grad_fn is None   # leaves and constants: no node
+
+
+def test_check_answer_gives_the_learner_a_verdict(capsys):
+    from tinygrad_cnn.gradcheck import check_answer
+
+    expected = Tensor([[1.0, 2.0]], requires_grad=True)
+    assert check_answer("dW", np.array([[1.0, 2.0]]), expected)
+    assert not check_answer("dW", ..., expected)
+    assert not check_answer("dW", np.array([1.0, 2.0]), expected)
+    assert not check_answer("dW", np.array([[1.0, 2.5]]), expected)
+    said = capsys.readouterr().out.splitlines()
+    assert said == ["dW: correct!", "dW: not answered yet - replace the ... with your formula",
+                    "dW: your answer has shape (2,), autograd's has shape (1, 2)",
+                    "dW: not quite - the largest difference from autograd is 0.5"]

@@ -1,7 +1,7 @@
 """Finite-difference gradient checking: the independent witness for every backward formula."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -59,3 +59,21 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 
                 f"autograd {analytic[worst]:.8g}, finite differences {numeric[worst]:.8g} "
                 f"(atol={atol}, rtol={rtol})")
     return True
+
+
+def check_answer(name: str, yours: Any, expected: Any, atol: float = 1e-6) -> bool:
+    """A learner's answer (numpy array, Tensor or number; ``...`` while unanswered) against autograd's:
+    prints a friendly verdict and returns True when they agree (the notebooks' exercises use it)."""
+    expected = np.asarray(expected.numpy() if hasattr(expected, "numpy") else expected, dtype=np.float64)
+    if yours is ...:
+        print(f"{name}: not answered yet - replace the ... with your formula")
+        return False
+    yours = np.asarray(yours.numpy() if hasattr(yours, "numpy") else yours, dtype=np.float64)
+    if yours.shape != expected.shape:
+        print(f"{name}: your answer has shape {yours.shape}, autograd's has shape {expected.shape}")
+        return False
+    if np.allclose(yours, expected, atol=atol, rtol=1e-5):
+        print(f"{name}: correct!")
+        return True
+    print(f"{name}: not quite - the largest difference from autograd is {np.abs(yours - expected).max():.3g}")
+    return False
