@@ -42,8 +42,8 @@ rng = np.random.default_rng(0)
 # ## The graph
 #
 # `F.batch_norm` is composed of primitives (mean as sum and divide, subtract, multiply, square
-# root, divide), so autograd differentiates it with no batch-norm code of its own. One feature,
-# a batch of four, drawn with its values:
+# root, one over it, times $\gamma$, multiply, add), so autograd differentiates it with no
+# batch-norm code of its own. One feature, a batch of four, drawn with its values:
 
 # %%
 xs = Tensor(np.array([[1.0], [2.0], [4.0], [7.0]]), requires_grad=True, dtype=np.float64)

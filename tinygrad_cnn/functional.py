@@ -391,7 +391,7 @@ def batch_norm(x: Tensor, running_mean: Optional[Array], running_var: Optional[A
         batch_mean = x.mean(axis=axes, keepdims=True)
         centered = x - batch_mean
         batch_var = (centered * centered).mean(axis=axes, keepdims=True)   # biased: normalises
-        x_hat = centered / (batch_var + eps).sqrt()
+        inv_std = 1.0 / (batch_var + eps).sqrt()   # per channel: small, so the full-size op is a multiply
         if running_mean is not None or running_var is not None:
             unbiased = batch_var.data.reshape(channels) * (count / (count - 1))
             for stat, new in ((running_mean, batch_mean.data.reshape(channels)), (running_var, unbiased)):
@@ -406,13 +406,16 @@ def batch_norm(x: Tensor, running_mean: Optional[Array], running_var: Optional[A
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
         mean_ = np.asarray(_stat_array(running_mean), dtype=x.dtype).reshape(stat_shape)
-        inv_std = 1.0 / np.sqrt(np.asarray(_stat_array(running_var), dtype=x.dtype).reshape(stat_shape) + eps)
-        x_hat = (x - Tensor(mean_, dtype=x.dtype)) * Tensor(inv_std.astype(x.dtype), dtype=x.dtype)
-    if weight is not None:
-        x_hat = x_hat * weight.reshape(stat_shape)
+        centered = x - Tensor(mean_, dtype=x.dtype)
+        inv_std = Tensor((1.0 / np.sqrt(np.asarray(_stat_array(running_var), dtype=x.dtype).reshape(stat_shape)
+                                        + eps)).astype(x.dtype), dtype=x.dtype)
+    # y = (x - mean)·(weight / std) + bias: the weight joins the per-channel scale, so the whole
+    # (N, C, H, W) tensor is multiplied once and its gradient needs two full-size products, not six
+    scale = inv_std * weight.reshape(stat_shape) if weight is not None else inv_std
+    y = centered * scale
     if bias is not None:
-        x_hat = x_hat + bias.reshape(stat_shape)
-    return x_hat
+        y = y + bias.reshape(stat_shape)
+    return y
 
 
 # ================================ losses =========================================================
