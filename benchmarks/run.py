@@ -70,28 +70,28 @@ def peak_memory(name: str, engine: str, steps: int = 3) -> Optional[float]:
     (libraries, model and batch loaded), so PyTorch's ~300 MiB of libraries do not count."""
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec; writing 5 to
     # clear_refs resets VmHWM to the current resident set, so the peak is the steps' own
-    code = (f"import sys; sys.path.insert(0, {HERE!r}); sys.path.insert(0, {ROOT!r}); import workloads\n"
-            "kib = lambda key: [int(l.split()[1]) for l in open('/proc/self/status') if l.startswith(key)][0]\n"
-            f"step = workloads.build({name!r}, {engine!r})\n"
-            "open('/proc/self/clear_refs', 'w').write('5'); before = kib('VmRSS')\n"
-            f"[step() for _ in range({steps})]\n"
-            "print((kib('VmHWM') - before) / 1024)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if done.returncode != 0:
-        print(f"  memory ({name}, {engine}) failed: {done.stderr.strip().splitlines()[-1:]}")
-        return None
-    return float(done.stdout.strip().splitlines()[-1])
+    return _child_mib(f"step = workloads.build({name!r}, {engine!r})\n"
+                      "open('/proc/self/clear_refs', 'w').write('5'); before = kib('VmRSS')\n"
+                      f"[step() for _ in range({steps})]\n"
+                      "print((kib('VmHWM') - before) / 1024)", f"{name}, {engine}")
 
 
 def process_peak(engine: str, steps: int) -> Optional[float]:
     """Peak RSS (MiB) of a fresh process running ``steps`` LeNet training steps with ``engine`` alone."""
-    code = (f"import sys; sys.path.insert(0, {HERE!r}); sys.path.insert(0, {ROOT!r}); import workloads; "
-            "from tinygrad_cnn.allocator import tune_allocator; tune_allocator(); "
-            f"step = workloads.build('lenet', {engine!r}); [step() for _ in range({steps})]; "
-            "print([int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0] / 1024)")
+    return _child_mib(f"step = workloads.build('lenet', {engine!r}); [step() for _ in range({steps})]\n"
+                      "print(kib('VmHWM') / 1024)", engine)
+
+
+def _child_mib(body: str, what: str) -> Optional[float]:
+    """Run ``body`` in a fresh Python process set up as the timed runs are (workloads importable,
+    malloc tuned, ``kib(key)`` reading /proc/self/status) and return the MiB it prints last."""
+    code = (f"import sys; sys.path.insert(0, {HERE!r}); sys.path.insert(0, {ROOT!r}); import workloads\n"
+            "from tinygrad_cnn.allocator import tune_allocator; tune_allocator()\n"
+            "kib = lambda key: [int(l.split()[1]) for l in open('/proc/self/status') if l.startswith(key)][0]\n"
+            + body)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if done.returncode != 0:
-        print(f"  memory ({engine}) failed: {done.stderr.strip().splitlines()[-1:]}")
+        print(f"  memory ({what}) failed: {done.stderr.strip().splitlines()[-1:]}")
         return None
     return float(done.stdout.strip().splitlines()[-1])
 

@@ -79,8 +79,8 @@ def _batch(shape, classes, seed=0):
     return rng.standard_normal(shape).astype(np.float32), rng.integers(0, classes, shape[0])
 
 
-def _build_ours(specs: List[Spec]):
-    from tinygrad_cnn import nn
+def _build(specs: List[Spec], nn):
+    """The network ``specs`` describe, from ``nn`` (``tinygrad_cnn.nn`` or ``torch.nn``: same names)."""
     layers = []
     for kind, *args in specs:
         if kind == "conv":
@@ -92,17 +92,14 @@ def _build_ours(specs: List[Spec]):
     return nn.Sequential(*layers)
 
 
+def _build_ours(specs: List[Spec]):
+    from tinygrad_cnn import nn
+    return _build(specs, nn)
+
+
 def _build_torch(specs: List[Spec]):
     import torch.nn as tnn
-    layers = []
-    for kind, *args in specs:
-        if kind == "conv":
-            cin, cout, k, stride, padding, groups = args
-            layers.append(tnn.Conv2d(cin, cout, k, stride=stride, padding=padding, groups=groups))
-        else:
-            layers.append({"relu": tnn.ReLU, "maxpool": tnn.MaxPool2d, "avgpool": tnn.AvgPool2d, "bn": tnn.BatchNorm2d,
-                           "flatten": tnn.Flatten, "linear": tnn.Linear}[kind](*args))
-    return tnn.Sequential(*layers)
+    return _build(specs, tnn)
 
 
 def library_vgg():

@@ -127,7 +127,7 @@ def player_html(root: Tensor, params: Any = None, title: Optional[str] = None, *
                          f"but it has shape {tuple(root.shape)}; reduce it first, e.g. out.sum()")
     order = topological_order(root)
     _check_replayable(order, what)
-    drawn = _graph_tensors(order)
+    drawn = viz._collect(root)   # the tensors draw_graph draws, counted before anything is drawn
     if len(drawn) > max_nodes:
         raise PlayerError(f"{what}: the graph has {len(drawn)} nodes, more than max_nodes={max_nodes}; the "
                          f"player draws every op (one node per step), so pass max_nodes={len(drawn)} to "
@@ -151,19 +151,6 @@ def svg_node_names(graph: Any) -> Dict[int, str]:
     """id(tensor) -> the DOT name of its node in ``graph`` (the ``<title>`` of its SVG ``<g class="node">``),
     as ``draw_graph`` records it in ``graph.tensor_nodes``."""
     return {i: str(name) for i, name in graph.tensor_nodes.items()}
-
-
-def _graph_tensors(order: List[Tensor]) -> List[Tensor]:
-    """The tensors ``draw_graph`` draws: the walk's tensors and the inputs that need no gradient."""
-    seen = {id(t) for t in order}
-    extra = []
-    for t in order:
-        if t.grad_fn is not None:
-            for p in t.grad_fn.parents:
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    extra.append(p)
-    return extra + order
 
 
 def _render_svg(graph: Any, what: str) -> str:
